@@ -1,0 +1,1 @@
+"""Using a trained model: sampling, reconstruction, embedding, anomaly detection, restoration."""

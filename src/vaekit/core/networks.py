@@ -1,0 +1,123 @@
+"""Encoder and decoder networks: plain deterministic maps, no distributions here.
+
+An encoder maps x (B, *data_shape) -> h (B, out_dim); a decoder maps z (B, latent_dim) ->
+h (B, P*C, H, W) for images or (B, P*D) for tables, where P is the likelihood's parameter count.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+def activation(name: str) -> nn.Module:
+    return _ACTIVATIONS[name]()
+
+
+def _mlp(widths: list[int], act: str, dropout: float) -> list[nn.Module]:
+    """Linear+activation(+dropout) for each consecutive pair of widths (no final layer)."""
+    layers: list[nn.Module] = []
+    for w_in, w_out in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(w_in, w_out), activation(act)]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+    return layers
+
+
+class MLPEncoder(nn.Module):
+    def __init__(self, data_shape: tuple[int, ...], hidden: tuple[int, ...], out_dim: int, act: str, dropout: float):
+        super().__init__()
+        d_in = math.prod(data_shape)
+        self.body = nn.Sequential(nn.Flatten(), *_mlp([d_in, *hidden], act, dropout))
+        self.head = nn.Linear(hidden[-1] if hidden else d_in, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))  # (B, out_dim)
+
+
+class MLPDecoder(nn.Module):
+    def __init__(self, latent_dim: int, hidden: tuple[int, ...], out_shape: tuple[int, ...], act: str, dropout: float):
+        super().__init__()
+        self.out_shape = out_shape
+        widths = [latent_dim, *reversed(hidden)]
+        self.body = nn.Sequential(*_mlp(widths, act, dropout))
+        self.head = nn.Linear(widths[-1], math.prod(out_shape))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(z)).view(z.shape[0], *self.out_shape)  # (B, *out_shape)
+
+
+def conv_sizes(h: int, w: int, n_layers: int) -> list[tuple[int, int]]:
+    """Spatial size after each stride-2 layer (k=4, p=1 floors odd sizes): [(H, W), (H/2, W/2), ...]."""
+    sizes = [(h, w)]
+    for _ in range(n_layers):
+        h, w = h // 2, w // 2
+        sizes.append((h, w))
+    return sizes
+
+
+class ConvEncoder(nn.Module):
+    """Stride-2 convolutions (each halves H and W) then a linear head; works for any image size."""
+
+    def __init__(self, data_shape: tuple[int, int, int], channels: tuple[int, ...], out_dim: int, act: str, dropout: float):
+        super().__init__()
+        c, h, w = data_shape
+        layers: list[nn.Module] = []
+        sizes = conv_sizes(h, w, len(channels))
+        if min(sizes[-2]) < 2:
+            from vaekit.errors import ModelError
+
+            most = sum(1 for s in conv_sizes(h, w, 64)[:-1] if min(s) >= 2)
+            raise ModelError(
+                f"a {h}x{w} image can be halved at most {most} times, but model.channels has "
+                f"{len(channels)} entries; give model.channels at most {most} widths"
+            )
+        for c_in, c_out in zip((c, *channels[:-1]), channels):
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), activation(act)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        with torch.no_grad():
+            n_flat = self.body(torch.zeros(1, c, h, w)).shape[1]
+        self.head = nn.Linear(n_flat, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))  # (B, C, H, W) -> (B, out_dim)
+
+
+class ConvDecoder(nn.Module):
+    """Linear to the smallest feature map, then transposed convs that double H and W back to the
+    exact input size (output_padding absorbs odd sizes), then a 3x3 conv to the output channels."""
+
+    def __init__(self, latent_dim: int, channels: tuple[int, ...], out_shape: tuple[int, int, int], act: str, dropout: float):
+        super().__init__()
+        c_out, h, w = out_shape
+        sizes = conv_sizes(h, w, len(channels))  # [(H, W), ..., (h0, w0)]
+        rev = list(reversed(channels))  # widest first
+        self.start = (rev[0], *sizes[-1])
+        self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(self.start)), activation(act))
+        layers: list[nn.Module] = []
+        widths = [*rev, rev[-1]]
+        for i in range(len(channels)):
+            (h_in, w_in), (h_t, w_t) = sizes[-1 - i], sizes[-2 - i]
+            op = (h_t - 2 * h_in, w_t - 2 * w_in)  # 0 or 1: recovers odd sizes exactly
+            layers += [nn.ConvTranspose2d(widths[i], widths[i + 1], 4, stride=2, padding=1, output_padding=op), activation(act)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(widths[-1], c_out, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(z.shape[0], *self.start)  # (B, C0, h0, w0)
+        return self.head(self.body(h))  # (B, P*C, H, W)

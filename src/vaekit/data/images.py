@@ -1,0 +1,143 @@
+"""``folder:PATH``: a folder of images, optionally one subfolder per class.
+
+- Class subfolders (sorted names -> labels 0, 1, ...; searched recursively) or a flat folder
+  (no labels). With class subfolders, a loose file at the top is an error.
+- Files and folders whose names start with "." (.DS_Store, .ipynb_checkpoints) are skipped; any
+  other file PIL cannot read is an error naming it.
+- Size: data.image_size (H, W), else the most common size (ties: the first seen); others are
+  resized (antialiased bilinear). Channels: data.channels; "auto" is RGB if any image has colour
+  (an RGB file with equal channels counts as grey), else grayscale. Alpha is dropped.
+- Output (N, C, H, W) uint8, scaled to float32 [0, 1] by load_data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vaekit.config import DataConfig
+from vaekit.data.registry import Part, Raw, cached_raw, file_key, register
+from vaekit.errors import DataFormatError, DatasetNotFoundError
+
+GRAY_MODES = frozenset({"1", "L", "LA", "La"})
+
+
+@register("folder", takes_path=True)
+def load_folder(cfg: DataConfig, path_text: str) -> Raw:
+    root = Path(path_text)
+    if not root.exists():
+        raise DatasetNotFoundError(f"image folder {root} does not exist")
+    if not root.is_dir():
+        raise DataFormatError(f"{root} is a file; folder:PATH needs a folder of images")
+    files, labels, class_names = list_images(root)
+    key = ("folder", file_key(files), tuple(labels or ()), cfg.image_size, cfg.channels)
+    return cached_raw(key, lambda: read_images(files, labels, class_names, cfg))
+
+
+def list_images(root: Path) -> tuple[list[Path], list[int] | None, tuple[str, ...]]:
+    """(files in order, label per file or None, class names)."""
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    class_dirs = [p for p in entries if p.is_dir()]
+    loose = [p for p in entries if p.is_file()]
+    if not class_dirs:
+        if not loose:
+            raise DataFormatError(f"image folder {root} is empty; put image files in it")
+        return loose, None, ()
+    if loose:
+        raise DataFormatError(
+            f"{loose[0]}: {root} has class subfolders, so every image must be inside one; "
+            "move this file into a class folder or out of the data folder"
+        )
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, folder in enumerate(class_dirs):
+        found = _walk(folder)
+        if not found:
+            raise DataFormatError(f"class folder {folder} has no images; add some or remove it")
+        files += found
+        labels += [label] * len(found)
+    return files, labels, tuple(p.name for p in class_dirs)
+
+
+def _walk(folder: Path) -> list[Path]:
+    out: list[Path] = []
+    for here, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        out += [Path(here) / n for n in sorted(names) if not n.startswith(".")]
+    return out
+
+
+def read_images(
+    files: list[Path], labels: list[int] | None, class_names: tuple[str, ...], cfg: DataConfig
+) -> Raw:
+    from PIL import Image
+
+    sizes = []  # (W, H) as PIL reports it
+    for path in files:
+        with _open(path) as im:
+            sizes.append(im.size)
+    if cfg.image_size is not None:
+        height, width = cfg.image_size
+    else:
+        width, height = Counter(sizes).most_common(1)[0][0]
+
+    arrays = []  # (H, W) grey or (H, W, 3) colour, uint8
+    for path in files:
+        with _open(path) as im:
+            try:
+                arrays.append(_decode(im, (width, height), cfg.channels, Image))
+            except (OSError, ValueError) as e:  # truncated or undecodable pixel data
+                raise DataFormatError(f"{path} could not be decoded: {e}") from e
+
+    colour = cfg.channels == "rgb" or (
+        cfg.channels == "auto" and any(a.ndim == 3 and not _is_neutral(a) for a in arrays)
+    )
+    x = np.empty((len(arrays), 3 if colour else 1, height, width), np.uint8)  # (N, C, H, W)
+    for i, a in enumerate(arrays):
+        if colour:
+            x[i] = a.transpose(2, 0, 1) if a.ndim == 3 else a[None]  # grey broadcasts to RGB
+        else:
+            x[i, 0] = a[..., 0] if a.ndim == 3 else a  # neutral RGB: all channels equal
+    y = None if labels is None else np.asarray(labels, np.int64)
+    return Raw(
+        "image",
+        Part(x, y),
+        num_classes=len(class_names) or None,
+        class_names=class_names,
+    )
+
+
+def _open(path: Path) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError:
+        raise DataFormatError(
+            f"{path} is not an image (PIL cannot read it); remove it or move it out of the "
+            "folder (names starting with '.' are skipped)"
+        ) from None
+    except (OSError, Image.DecompressionBombError) as e:
+        raise DataFormatError(f"{path} could not be read: {e}") from e
+
+
+def _decode(im: Any, size: tuple[int, int], channels: str, image_module: Any) -> np.ndarray:
+    """One image at `size` (W, H): (H, W) uint8 if grey (or forced grey), else (H, W, 3)."""
+    if im.mode.startswith("I") or im.mode == "F":  # 16/32-bit grey: scale to 8 bits
+        a = np.asarray(im, dtype=np.float64)
+        top = 1.0 if im.mode == "F" and a.max() <= 1 else 255.0 if a.max() <= 255 else 65535.0
+        im = image_module.fromarray(np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8))
+    grey = channels == "grayscale" or im.mode in GRAY_MODES or im.mode == "L"
+    im = im.convert("L" if grey else "RGB")
+    if im.size != size:
+        im = im.resize(size, image_module.Resampling.BILINEAR)
+    return np.asarray(im)
+
+
+def _is_neutral(a: np.ndarray) -> bool:
+    """True if an (H, W, 3) image has R == G == B everywhere (a grey image saved as RGB)."""
+    return bool((a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all())

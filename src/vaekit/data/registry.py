@@ -1,0 +1,311 @@
+"""The one entry point, :func:`load_data`: resolve a source, split, filter, binarise, checksum.
+
+A loader turns a source into a :class:`Raw` (arrays as stored, uint8 pixels or float32, plus the
+official splits when the source has them). Everything after that is the same for every source
+and lives here. Decoded sources are cached in-process (keyed by resolved paths, sizes and mtimes),
+so loading mnist twice does not decode it twice; the returned tensors are shared, never mutated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import os
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+import torch
+
+from vaekit.config import DataConfig
+from vaekit.data.base import DataSplits, Split, Standardizer
+from vaekit.errors import ConfigError, DataError, DatasetNotFoundError
+
+SPLITS = ("train", "validation", "test")
+
+
+class Part(NamedTuple):
+    """Arrays of one stored split."""
+
+    x: np.ndarray  # (N, C, H, W) uint8 (divided by Raw.pixel_max) or float32; (N, D) float32
+    y: np.ndarray | None = None  # (N,) integer labels
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A source as decoded, before splitting."""
+
+    kind: Literal["image", "tabular"]
+    train: Part  # the official train split, or everything when the source has no splits
+    test: Part | None = None  # official test split; else carved from train by test_fraction
+    validation: Part | None = None  # official validation split; else carved from train
+    num_classes: int | None = None
+    class_names: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()  # tabular feature names
+    standardize: bool = False  # fit a Standardizer on the train split (csv)
+    pixel_max: float = 255.0  # uint8 images are divided by this
+    key: Hashable | None = None  # set by cached_raw: the resolved source
+
+
+Loader = Callable[[DataConfig, str], Raw]
+
+_LOADERS: dict[str, Loader] = {}
+_PATH_LOADERS: set[str] = set()
+_BUILTIN_MODULES = ("vaekit.data.standard", "vaekit.data.tabular", "vaekit.data.images")
+
+_RAW_CACHE: OrderedDict[Hashable, Raw] = OrderedDict()
+_SPLITS_CACHE: OrderedDict[Hashable, DataSplits] = OrderedDict()
+_RAW_CACHE_SIZE = 4  # decoded sources (mnist as uint8 is 55 MB)
+_SPLITS_CACHE_SIZE = 2  # float32 splits (mnist is 220 MB)
+
+
+def register(name: str, *, takes_path: bool = False) -> Callable[[Loader], Loader]:
+    """Register a loader ``(cfg, path) -> Raw`` as source `name` (or ``name:PATH``)."""
+
+    def decorate(loader: Loader) -> Loader:
+        _LOADERS[name] = loader
+        if takes_path:
+            _PATH_LOADERS.add(name)
+        return loader
+
+    return decorate
+
+
+def available_sources() -> list[str]:
+    """Valid ``data.source`` values, e.g. ``["binarized-mnist", ..., "csv:PATH", ...]``."""
+    _import_builtins()
+    return sorted(f"{n}:PATH" if n in _PATH_LOADERS else n for n in _LOADERS)
+
+
+def cached_raw(key: Hashable, build: Callable[[], Raw]) -> Raw:
+    """Return the cached source for `key`, or build, tag and cache it."""
+    if key in _RAW_CACHE:
+        _RAW_CACHE.move_to_end(key)
+        return _RAW_CACHE[key]
+    raw = dataclasses.replace(build(), key=key)
+    _put(_RAW_CACHE, key, raw, _RAW_CACHE_SIZE)
+    return raw
+
+
+def clear_cache() -> None:
+    _RAW_CACHE.clear()
+    _SPLITS_CACHE.clear()
+
+
+def file_key(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
+    """(resolved path, size, mtime) of each file: a cache key that notices replaced files."""
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append((str(p.resolve()), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def load_data(cfg: DataConfig) -> DataSplits:
+    """Load `cfg.source` as train/validation/test float32 tensors (see DataSplits)."""
+    _check(cfg)
+    name, arg = _resolve(cfg.source)
+    raw = _LOADERS[name](cfg, arg)
+    key = None
+    if raw.key is not None:
+        carved_test = cfg.test_fraction if raw.test is None else None
+        key = (raw.key, cfg.source, cfg.seed, cfg.validation_fraction, carved_test,
+               cfg.binarize, cfg.classes, cfg.limit)
+        if key in _SPLITS_CACHE:
+            _SPLITS_CACHE.move_to_end(key)
+            return _SPLITS_CACHE[key]
+    splits = _build(cfg, raw)
+    if key is not None:
+        _put(_SPLITS_CACHE, key, splits, _SPLITS_CACHE_SIZE)
+    return splits
+
+
+# ---------------------------------------------------------------- the generic pipeline
+
+
+def _build(cfg: DataConfig, raw: Raw) -> DataSplits:
+    chosen = _filter(cfg, raw, _split_indices(cfg, raw))
+    splits = {s: _gather(part, idx, raw) for s, (part, idx) in chosen.items()}
+
+    scaler = None
+    if raw.standardize:
+        scaler = fit_standardizer(splits["train"].x, raw.columns)
+        splits = {s: Split(scaler.transform(v.x), v.y) for s, v in splits.items()}
+
+    if cfg.binarize != "none":
+        _check_binarizable(cfg, raw, splits)
+    if cfg.binarize == "static":
+        # sampled once, with a generator fixed by the data seed: the same data every run
+        g = torch.Generator().manual_seed(cfg.seed)
+        splits = {s: Split(torch.bernoulli(v.x, generator=g), v.y) for s, v in splits.items()}
+
+    train = splits["train"]
+    return DataSplits(
+        name=cfg.source,
+        kind=raw.kind,
+        shape=tuple(train.x.shape[1:]),
+        train=train,
+        validation=splits["validation"],
+        test=splits["test"],
+        checksum=checksum(splits),
+        scaler=scaler,
+        num_classes=raw.num_classes,
+        class_names=raw.class_names,
+    )
+
+
+def _split_indices(cfg: DataConfig, raw: Raw) -> dict[str, tuple[Part, np.ndarray]]:
+    """Index arrays into the stored parts. Carved splits come from one permutation by seed;
+    validation_fraction is a fraction of what remains for training after the test split."""
+    rng = np.random.default_rng(cfg.seed)
+    n = len(raw.train.x)
+    if raw.test is None:
+        perm = rng.permutation(n)
+        n_test = round(n * cfg.test_fraction)
+        test = (raw.train, perm[:n_test])
+        rest = perm[n_test:]
+    else:
+        test = (raw.test, np.arange(len(raw.test.x)))
+        rest = np.arange(n) if raw.validation is not None else rng.permutation(n)
+    if raw.validation is None:
+        n_val = round(len(rest) * cfg.validation_fraction)
+        validation = (raw.train, rest[:n_val])
+        rest = rest[n_val:]
+    else:
+        validation = (raw.validation, np.arange(len(raw.validation.x)))
+    return {"train": (raw.train, rest), "validation": validation, "test": test}
+
+
+def _filter(
+    cfg: DataConfig, raw: Raw, chosen: dict[str, tuple[Part, np.ndarray]]
+) -> dict[str, tuple[Part, np.ndarray]]:
+    """Apply data.classes to every split (after splitting, so splits do not move), then limit."""
+    if cfg.classes is not None:
+        labels = [part.y for part, _ in chosen.values()]
+        if any(y is None for y in labels):
+            raise DataError(f"{cfg.source} has no labels, so data.classes cannot pick classes")
+        present = set(np.unique(np.concatenate([y for y in labels if y is not None])).tolist())
+        missing = sorted(set(cfg.classes) - present)
+        if missing:
+            raise DataError(
+                f"data.classes: label(s) {missing} do not occur in {cfg.source}; "
+                f"its labels are {sorted(present)}"
+            )
+        wanted = np.asarray(cfg.classes)
+        chosen = {
+            s: (part, idx[np.isin(part.y[idx], wanted)]) if part.y is not None else (part, idx)
+            for s, (part, idx) in chosen.items()
+        }
+    part, idx = chosen["train"]
+    if cfg.limit is not None:
+        chosen["train"] = (part, idx[: cfg.limit])
+    if len(chosen["train"][1]) == 0:
+        raise DataError(
+            f"{cfg.source}: the training split is empty after splitting and filtering; "
+            "lower data.validation_fraction / data.test_fraction or check data.classes"
+        )
+    return chosen
+
+
+def _gather(part: Part, idx: np.ndarray, raw: Raw) -> Split:
+    x = torch.from_numpy(part.x[idx])  # fancy indexing copies: writable, contiguous
+    if x.dtype == torch.uint8 and raw.kind == "image":
+        x = x.to(torch.float32).div_(raw.pixel_max)
+    else:
+        x = x.to(torch.float32)
+    y = None if part.y is None else torch.from_numpy(part.y[idx].astype(np.int64))
+    return Split(x, y)
+
+
+def _check_binarizable(cfg: DataConfig, raw: Raw, splits: dict[str, Split]) -> None:
+    if raw.kind != "image":
+        raise ConfigError(
+            f"data.binarize = {cfg.binarize!r} needs images in [0, 1]; {cfg.source} is a table: "
+            "set data.binarize = 'none'"
+        )
+    for s, v in splits.items():
+        if len(v) and (v.x.min() < 0 or v.x.max() > 1):
+            raise DataError(
+                f"data.binarize = {cfg.binarize!r}: the {s} split of {cfg.source} has values "
+                "outside [0, 1]; scale the images to [0, 1] or set data.binarize = 'none'"
+            )
+
+
+def fit_standardizer(x: torch.Tensor, columns: tuple[str, ...] = ()) -> Standardizer:
+    """Per-column mean/std of x (N, D), ignoring NaN (missing) cells. A column with no spread
+    (or no values) gets std 1, so it is only centred."""
+    a = x.numpy().astype(np.float64)
+    with warnings.catch_warnings():  # all-NaN columns warn; they are handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(a, axis=0)
+        std = np.nanstd(a, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    flat = ~np.isfinite(std) | (std <= 1e-8 * np.maximum(1.0, np.abs(mean)))
+    std = np.where(flat, 1.0, std)
+    return Standardizer(tuple(mean.tolist()), tuple(std.tolist()), tuple(columns))
+
+
+def checksum(splits: dict[str, Split]) -> str:
+    """sha256 over every split's x and y: dtype, shape and bytes."""
+    h = hashlib.sha256()
+    for s in SPLITS:
+        for label, t in (("x", splits[s].x), ("y", splits[s].y)):
+            if t is None:
+                h.update(f"{s}.{label}:none;".encode())
+                continue
+            a = t.detach().cpu().contiguous().numpy()
+            h.update(f"{s}.{label}:{a.dtype}:{a.shape};".encode())
+            h.update(a.reshape(-1).view(np.uint8))
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _import_builtins() -> None:
+    for module in _BUILTIN_MODULES:  # they register themselves; imported on first use only
+        importlib.import_module(module)
+
+
+def _resolve(source: str) -> tuple[str, str]:
+    _import_builtins()
+    prefix, sep, rest = source.partition(":")
+    if sep and prefix.lower() in _PATH_LOADERS:
+        if not rest.strip():
+            raise DatasetNotFoundError(f"data.source {source!r}: give a path after '{prefix}:'")
+        return prefix.lower(), os.path.expanduser(rest.strip())
+    name = source.strip().lower()
+    if name in _LOADERS and name not in _PATH_LOADERS:
+        return name, ""
+    hint = ""
+    suffix = Path(source).suffix.lower()
+    if os.path.isdir(source) or (os.path.isfile(source) and suffix in (".csv", ".npz")):
+        kind = "folder" if os.path.isdir(source) else suffix[1:]
+        hint = f" (that is a path: did you mean '{kind}:{source}'?)"
+    raise DatasetNotFoundError(
+        f"unknown data source {source!r}{hint}; valid sources are: "
+        + ", ".join(available_sources())
+    )
+
+
+def _check(cfg: DataConfig) -> None:
+    for key in ("validation_fraction", "test_fraction"):
+        value = getattr(cfg, key)
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"data.{key} must be in [0, 1), got {value}")
+    if cfg.limit is not None and cfg.limit < 1:
+        raise ConfigError(f"data.limit must be at least 1 (or unset), got {cfg.limit}")
+    if cfg.classes is not None and not cfg.classes:
+        raise ConfigError("data.classes is empty: list the labels to keep, or leave it unset")
+
+
+def _put(cache: OrderedDict, key: Hashable, value: object, size: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > size:
+        cache.popitem(last=False)

@@ -1,0 +1,43 @@
+"""Every user-facing error is a :class:`VaekitError`; the CLI prints its message and exits 1."""
+
+from __future__ import annotations
+
+
+class VaekitError(Exception):
+    """Base class: the message says what went wrong and what to do about it."""
+
+
+class ConfigError(VaekitError):
+    """A config key that does not exist, a value of the wrong type, or a bad combination."""
+
+
+class DataError(VaekitError):
+    """A dataset that cannot be found, read or used."""
+
+
+class DatasetNotFoundError(DataError):
+    """An unknown dataset name, or data files that are not where we looked."""
+
+
+class DataFormatError(DataError):
+    """A file that exists but is corrupt, truncated, empty or of the wrong kind."""
+
+
+class DownloadError(DataError):
+    """A download that failed or whose checksum did not match."""
+
+
+class RunDirError(VaekitError):
+    """A path that is not a vaekit run directory, or one missing a file it needs."""
+
+
+class CheckpointError(RunDirError):
+    """Weights that do not match the config, or a damaged checkpoint file."""
+
+
+class TrainingError(VaekitError):
+    """Training cannot go on (for example repeated NaN losses)."""
+
+
+class ModelError(VaekitError):
+    """An unknown model part or an input the model cannot take."""

@@ -1,0 +1,44 @@
+"""Schedules as pure functions of the training position, so a resumed run recomputes them exactly."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+
+def kl_weight(step: int, steps_per_epoch: int, beta: float, warmup_epochs: float) -> float:
+    """Linear KL warm-up from 0 to ``beta`` over ``warmup_epochs`` epochs (then constant)."""
+    if warmup_epochs <= 0:
+        return beta
+    return beta * min(1.0, step / (warmup_epochs * steps_per_epoch))
+
+
+def cosine_lr(step: int, total_steps: int, lr: float, lr_min: float) -> float:
+    """Cosine decay from ``lr`` at step 0 to ``lr_min`` at ``total_steps``."""
+    t = min(1.0, step / max(1, total_steps))
+    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * t))
+
+
+def step_lr(epoch: int, lr: float, every: int, gamma: float) -> float:
+    """``lr`` times ``gamma`` for every ``every`` completed epochs."""
+    return lr * gamma ** (epoch // max(1, every))
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """Reduce-on-plateau state: the learning-rate factor and the best validation ELBO so far."""
+
+    factor: float = 1.0
+    best: float = -math.inf
+    bad_epochs: int = 0
+
+
+def plateau_update(state: Plateau, val_elbo: float, patience: int, gamma: float, threshold: float = 1e-4) -> Plateau:
+    """After an epoch: multiply the factor by ``gamma`` once ``patience`` epochs pass without the
+    validation ELBO improving by more than a relative ``threshold``."""
+    if val_elbo > state.best + threshold * abs(state.best if math.isfinite(state.best) else 0.0):
+        return Plateau(state.factor, val_elbo, 0)
+    bad = state.bad_epochs + 1
+    if bad > patience:
+        return replace(state, factor=state.factor * gamma, bad_epochs=0)
+    return replace(state, bad_epochs=bad)

@@ -1,0 +1,83 @@
+"""The training state saved at the end of every epoch, and restored by ``--resume``.
+
+Weights, optimizer tensors and RNG states go into one safetensors file; the JSON part
+(epoch, step, schedule state, counters) rides in that file's metadata, so one atomic rename
+replaces the whole checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaekit.checkpoint import TRAIN_STATE, load_tensors, load_weights, pack_state, save_tensors, unpack_state
+from vaekit.errors import CheckpointError
+from vaekit.training.schedules import Plateau
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Counters that, with the tensors, fully determine where training stands."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # optimizer steps taken (skipped steps excluded)
+    seen_batches: int = 0  # batches drawn, skipped ones included
+    best_val_elbo: float = float("-inf")
+    best_epoch: int = 0
+    epochs_since_best: int = 0
+    bad_steps: int = 0  # NaN/Inf steps skipped in total
+    plateau: Plateau = field(default_factory=Plateau)
+    elapsed: float = 0.0  # seconds of training so far
+    finished: bool = False
+    stop_reason: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Progress:
+        raw = json.loads(text)
+        raw["plateau"] = Plateau(**raw["plateau"])
+        return cls(**raw)
+
+
+def save_train_state(
+    run_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data_gen: torch.Generator,
+    progress: Progress,
+) -> None:
+    tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
+    optim_skeleton = pack_state(optimizer.state_dict(), "optim", tensors)
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.data"] = data_gen.get_state()
+    metadata = {"state": progress.to_json(), "optimizer": json.dumps(optim_skeleton)}
+    save_tensors(Path(run_dir) / TRAIN_STATE, tensors, metadata)
+
+
+def load_train_state(
+    run_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data_gen: torch.Generator,
+) -> Progress:
+    path = Path(run_dir) / TRAIN_STATE
+    tensors, meta = load_tensors(path)
+    try:
+        progress = Progress.from_json(meta["state"])
+        optim_state: dict[str, Any] = unpack_state(json.loads(meta["optimizer"]), tensors)
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} has no usable training state ({e}); it cannot be resumed") from e
+    load_weights(model, {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}, path)
+    try:
+        optimizer.load_state_dict(optim_state)
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(f"optimizer state in {path} does not match the model ({e})") from e
+    torch.set_rng_state(tensors["rng.torch"])
+    data_gen.set_state(tensors["rng.data"])
+    return progress

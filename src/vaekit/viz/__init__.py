@@ -1,0 +1,1 @@
+"""Matplotlib figures (optional extra ``vaekit[viz]``): grids, curves, scatter plots."""

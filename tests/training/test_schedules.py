@@ -1,0 +1,37 @@
+import math
+
+from vaekit.training.schedules import Plateau, cosine_lr, kl_weight, plateau_update, step_lr
+
+
+def test_kl_warmup_is_linear_then_constant():
+    assert kl_weight(0, 10, 2.0, 1.0) == 0.0
+    assert kl_weight(5, 10, 2.0, 1.0) == 1.0
+    assert kl_weight(10, 10, 2.0, 1.0) == 2.0
+    assert kl_weight(500, 10, 2.0, 1.0) == 2.0
+    assert kl_weight(0, 10, 3.0, 0.0) == 3.0
+
+
+def test_cosine_endpoints_and_midpoint():
+    assert cosine_lr(0, 100, 1.0, 0.1) == 1.0
+    assert math.isclose(cosine_lr(50, 100, 1.0, 0.1), 0.55)
+    assert math.isclose(cosine_lr(100, 100, 1.0, 0.1), 0.1)
+
+
+def test_step_lr():
+    assert step_lr(0, 1.0, 10, 0.5) == 1.0
+    assert step_lr(9, 1.0, 10, 0.5) == 1.0
+    assert step_lr(10, 1.0, 10, 0.5) == 0.5
+    assert step_lr(25, 1.0, 10, 0.5) == 0.25
+
+
+def test_plateau_drops_after_patience_epochs_without_improvement():
+    s = Plateau()
+    s = plateau_update(s, -100.0, patience=2, gamma=0.1)
+    assert s.best == -100.0 and s.factor == 1.0
+    for _ in range(2):
+        s = plateau_update(s, -101.0, patience=2, gamma=0.1)
+        assert s.factor == 1.0
+    s = plateau_update(s, -101.0, patience=2, gamma=0.1)
+    assert math.isclose(s.factor, 0.1) and s.bad_epochs == 0
+    s = plateau_update(s, -90.0, patience=2, gamma=0.1)
+    assert s.best == -90.0 and math.isclose(s.factor, 0.1)
