@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaekit.cli import main, parse_duration
+from vaekit.cli import main
+from vaekit.commands.train import parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--data", "digits", "--limit", "200", "--model", "mlp", "--latent-dim", "3", "--epochs", "2", "--no-progress",

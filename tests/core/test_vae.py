@@ -126,3 +126,15 @@ def test_mean_elbo_matches_batched_average():
     r = mean_elbo(m, x, batch_size=3)
     assert r.n == 10 and math.isfinite(r.elbo)
     assert abs(r.elbo + r.recon_nll + r.kl) < 1e-6
+
+
+def test_posterior_stats_and_decode_mean_match_unbatched():
+    from vaekit.core.inference import decode_mean, posterior_stats
+
+    m = tiny().eval()
+    x = torch.rand(7, 1, 8, 8)
+    s = posterior_stats(m, x, batch_size=3)
+    qz = m.encode(x)
+    torch.testing.assert_close(s.mean, qz.mean)
+    torch.testing.assert_close(s.stddev, qz.stddev)
+    torch.testing.assert_close(decode_mean(m, s.mean, batch_size=2), m.decode(qz.mean).mean)

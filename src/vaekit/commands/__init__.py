@@ -1,0 +1,1 @@
+"""Subcommands of the `vaekit` CLI; each module exposes register(subparsers)."""

@@ -1,0 +1,148 @@
+"""`vaekit sample`, `reconstruct`, `info`: read a run directory, write files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vaekit.errors import ConfigError
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="draw new examples from a trained model")
+    p.add_argument("run_dir")
+    p.add_argument("-n", type=int, default=64, help="number of samples")
+    p.add_argument("--out", default="samples.png", help=".png grid or .npy array")
+    p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior draw (<1: sharper, less varied)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draw", action="store_true", help="draw x ~ p(x|z) instead of its mean")
+    p.add_argument("--which", choices=["best", "last"], default="best")
+    p.set_defaults(handler=_sample)
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from vaekit.checkpoint import RunDir
+
+    if args.n < 1:
+        raise ConfigError(f"-n must be at least 1, got {args.n}")
+    if args.temperature <= 0:
+        raise ConfigError(f"--temperature must be positive, got {args.temperature}")
+    run = RunDir(args.run_dir)
+    model = run.load_model(args.which)
+    x = model.sample(args.n, temperature=args.temperature, generator=torch.Generator().manual_seed(args.seed), mean=not args.draw)
+    write_output(x, Path(args.out), run)
+    print(f"wrote {args.n} samples to {args.out}")
+    return 0
+
+
+def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reconstruct", help="encode and decode examples; originals and reconstructions side by side")
+    p.add_argument("run_dir")
+    p.add_argument("--data", help="data source (default: the run's own)")
+    p.add_argument("--data-dir")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("-n", type=int, default=32)
+    p.add_argument("--out", default="reconstructions.png", help=".png grid (pairs) or .npy (N, 2, ...)")
+    p.set_defaults(handler=_reconstruct)
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    import torch
+
+    from vaekit.applications.inputs import load_run_data
+    from vaekit.checkpoint import RunDir
+
+    run = RunDir(args.run_dir)
+    model = run.load_model()
+    x = load_run_data(run, args.data, args.data_dir).split(args.split).x[: args.n]
+    recon = model.reconstruct(x)
+    pairs = torch.stack([x, recon], 1)  # (N, 2, *shape)
+    out = Path(args.out)
+    if out.suffix == ".npy":
+        write_output(pairs, out, run)
+    else:
+        write_output(pairs.reshape(-1, *x.shape[1:]), out, run, nrow=16)
+    print(f"wrote {x.shape[0]} reconstructions to {out}")
+    return 0
+
+
+def write_output(x, out: Path, run, nrow: int | None = None) -> None:
+    """Write a batch as .npy (any data) or a .png grid (image runs), atomically for .npy."""
+    import numpy as np
+
+    from vaekit.checkpoint import atomic_write_bytes
+
+    if out.suffix == ".npy":
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, x.cpu().numpy())
+        atomic_write_bytes(out, buf.getvalue())
+        return
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out {out}: use a .png or .npy file name")
+    if run.info.data_kind != "image":
+        raise ConfigError(f"{run.path} models tabular data; write --out as .npy")
+    from vaekit.training.figures import image_scale
+    from vaekit.viz.grids import save_grid
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_grid(x.cpu().numpy(), out, nrow=nrow, scale=image_scale(x.shape[-2]))
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="what a run directory holds: config, epochs, best ELBO, sizes")
+    p.add_argument("run_dir")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_info)
+
+
+def _info(args: argparse.Namespace) -> int:
+    from vaekit.checkpoint import RunDir
+
+    run = RunDir(args.run_dir)
+    state = run.train_state()
+    history = run.metrics()
+    model = run.build_model()
+    n_params = sum(p.numel() for p in model.parameters())
+    files = {p.name: p.stat().st_size for p in sorted(run.path.iterdir()) if p.is_file()}
+    info = {
+        "run_dir": str(run.path),
+        "config": run.config.to_dict(),
+        "data": {"shape": list(run.info.data_shape), "kind": run.info.data_kind, "checksum": run.info.data_checksum},
+        "epochs": state.get("epoch", 0),
+        "finished": state.get("finished", False),
+        "stop_reason": state.get("stop_reason", ""),
+        "best_val_elbo": state.get("best_val_elbo"),
+        "best_epoch": state.get("best_epoch"),
+        "bad_steps": state.get("bad_steps", 0),
+        "train_seconds": state.get("elapsed"),
+        "parameters": n_params,
+        "files": files,
+        "last_metrics": history[-1] if history else None,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    c = run.config
+    print(f"run        {run.path}")
+    print(f"data       {c.data.source}  shape {tuple(run.info.data_shape)}  binarize={c.data.binarize}")
+    print(f"model      {c.model.arch}  latent {c.model.latent_dim}  likelihood {c.model.likelihood}  {n_params:,} parameters")
+    print(
+        f"train      {info['epochs']}/{c.train.epochs} epochs  {'finished: ' + info['stop_reason'] if info['finished'] else 'not finished (resume with vaekit train --resume)'}"
+    )
+    if info["best_val_elbo"] is not None:
+        print(f"best       validation ELBO {info['best_val_elbo']:.3f} nats at epoch {info['best_epoch']}")
+    if info["train_seconds"] is not None:
+        print(f"time       {info['train_seconds']:.1f} s training, {info['bad_steps']} NaN/Inf steps skipped")
+    print("files      " + ", ".join(f"{k} ({v / 1024:.0f} KiB)" for k, v in files.items()))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_sample(sub)
+    _add_reconstruct(sub)
+    _add_info(sub)
