@@ -157,6 +157,7 @@ def fit(cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: D
             if bar is not None:
                 bar.update(seen_batches - bar.n)
             train_loss, train_recon, train_kl = (sums / max(seen, 1)).tolist()
+            train_seconds = time.perf_counter() - started
             model.eval()
             val = mean_elbo(model, x_val, t.eval_batch_size)
             epoch = progress.epoch + 1
@@ -198,7 +199,8 @@ def fit(cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: D
                     "lr": optimizer.param_groups[0]["lr"],
                     "kl_weight": schedules.kl_weight(seen_batches, steps_per_epoch, t.beta, t.kl_warmup_epochs),
                     "bad_steps": bad,
-                    "epoch_seconds": time.perf_counter() - started,
+                    "train_seconds": train_seconds,  # the optimisation loop alone
+                    "epoch_seconds": time.perf_counter() - started,  # with validation
                 }
             )
             save_train_state(out, model, optimizer, data_gen, progress)
