@@ -138,3 +138,20 @@ def test_posterior_stats_and_decode_mean_match_unbatched():
     torch.testing.assert_close(s.mean, qz.mean)
     torch.testing.assert_close(s.stddev, qz.stddev)
     torch.testing.assert_close(decode_mean(m, s.mean, batch_size=2), m.decode(qz.mean).mean)
+
+
+def test_masked_elbo_ignores_missing_entries():
+    from vaekit.core.objectives import split_missing
+
+    m = build_model(ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian"), (4,))
+    x = torch.randn(6, 4)
+    x_nan = x.clone()
+    x_nan[:, 3] = float("nan")
+    filled, mask = split_missing(x_nan)
+    eps = torch.randn(6, 2)
+    masked = elbo(m, filled, eps=eps, mask=mask)
+    # the same as scoring only the first three columns by hand
+    qz, z, px = m(filled, eps)
+    by_hand = -px.base_dist.log_prob(filled)[:, :3].sum(-1).mean()
+    torch.testing.assert_close(masked.recon_nll, by_hand)
+    assert split_missing(x)[1] is None

@@ -51,5 +51,10 @@ def idx_writer() -> Callable[..., Path]:
 
 
 @pytest.fixture
+def mnist_writer() -> Callable[..., Path]:
+    return write_fake_mnist
+
+
+@pytest.fixture
 def fake_mnist_dir(tmp_path: Path) -> Path:
     return write_fake_mnist(tmp_path / "fake-mnist")

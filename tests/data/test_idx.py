@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from vaekit.config import DataConfig
-from vaekit.data import load_data
 from vaekit.data import idx as idx_module
+from vaekit.data import load_data
 from vaekit.data.idx import find_idx_files, read_idx
-from vaekit.errors import DatasetNotFoundError, DataFormatError
+from vaekit.errors import DataFormatError, DatasetNotFoundError
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -81,10 +81,6 @@ def test_cut_gzip_names_file(tmp_path: Path, idx_writer) -> None:
 # ---------------------------------------------------------------- finding files
 
 
-def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_env: Path) -> None:
-    from conftest_helpers import make_fake  # noqa: F401  (placeholder replaced below)
-
-
 def test_data_dir_then_env_then_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_env: Path, fake_mnist_dir: Path
 ) -> None:
@@ -110,10 +106,8 @@ def test_data_dir_then_env_then_cache(
     assert all(p.parent == cache for p in find_idx_files("mnist", None).values())
 
 
-def test_ungzipped_names_are_accepted(tmp_path: Path) -> None:
-    from conftest import write_fake_mnist  # type: ignore[import-not-found]
-
-    folder = write_fake_mnist(tmp_path / "raw", gz=False)
+def test_ungzipped_names_are_accepted(tmp_path: Path, mnist_writer) -> None:
+    folder = mnist_writer(tmp_path / "raw", gz=False)
     found = find_idx_files("mnist", str(folder))
     assert all(p.suffix != ".gz" for p in found.values())
 

@@ -23,8 +23,10 @@ def load_run_data(run: RunDir, source: str | None = None, data_dir: str | None =
         changes["classes"] = None  # the run may be one-class; new data is scored whole
     if data_dir is not None:
         changes["data_dir"] = data_dir
-    if run.info.data_kind == "image" and cfg.image_size is None and source is not None and source.startswith("folder:"):
-        changes["image_size"] = tuple(run.info.data_shape[1:])  # resize new folders to the model's size
+    if run.info.data_kind == "image" and source is not None and source.startswith("folder:"):
+        # new folders are brought to the model's input: its size and its channel count
+        changes["image_size"] = tuple(run.info.data_shape[1:])
+        changes["channels"] = "rgb" if run.info.data_shape[0] == 3 else "grayscale"
     data = load_data(dataclasses.replace(cfg, **changes))
     if tuple(data.shape) != tuple(run.info.data_shape):
         raise DataError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from pathlib import Path
 
 from vaekit.errors import ConfigError
 
@@ -56,7 +57,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int)
-    p.add_argument("--device")
+    p.add_argument("--device", help="cpu (default), cuda, cuda:1, ...")
+    p.add_argument("--devices", type=int, default=1, help="train with N local processes (DistributedDataParallel); see README")
     p.add_argument("--max-time", help="stop after this much training time, e.g. 30m")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_train)
@@ -85,11 +87,32 @@ def _train(args: argparse.Namespace) -> int:
 
         saved = RunDir(args.resume).config
         cfg = RunConfig.from_dict(apply_overrides(saved.to_dict(), overrides))
-        run = fit(cfg, args.resume, resume=True)
+        out, resume = args.resume, True
     else:
         cfg = load_config(args.config, overrides)
         out = args.out or f"runs/{re.sub(r'[^A-Za-z0-9_.-]+', '_', cfg.data.source)}-{cfg.model.arch}"
-        run = fit(cfg, out)
+        resume = False
+    if args.devices > 1:
+        from vaekit.checkpoint import RunDir
+        from vaekit.errors import RunDirError
+        from vaekit.training import ddp
+
+        if not resume and (Path(out) / "config.json").exists():
+            raise RunDirError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
+        ddp.launch(cfg, out, args.devices, resume=resume)
+        state = RunDir(out).train_state()
+        print(
+            f"{out}: {state['epoch']} epochs on {args.devices} processes ({state['stop_reason']}), best validation "
+            f"ELBO {state['best_val_elbo']:.3f} nats at epoch {state['best_epoch']}, {state['elapsed']:.1f} s"
+        )
+        return 0
+    if args.devices < 1:
+        raise ConfigError(f"--devices must be at least 1, got {args.devices}")
+    run = fit(cfg, out, resume=resume)
+    from vaekit.training.ddp import env_from_environment
+
+    if not env_from_environment().is_main:
+        return 0  # under torchrun, rank 0 reports
     p = run.progress
     print(
         f"{run.path}: {p.epoch} epochs ({p.stop_reason}), best validation ELBO {p.best_val_elbo:.3f} nats "

@@ -41,35 +41,62 @@ def kl_terms(qz: Distribution, pz: Distribution, z: torch.Tensor) -> tuple[torch
 
 
 def elbo(
-    model: VAE, x: torch.Tensor, kl_weight: float = 1.0, free_bits: float = 0.0, target: torch.Tensor | None = None
+    model: VAE | torch.nn.Module,
+    x: torch.Tensor,
+    kl_weight: float = 1.0,
+    free_bits: float = 0.0,
+    eps: torch.Tensor | None = None,
+    loss_scale: float = 1.0,
+    mask: torch.Tensor | None = None,
 ) -> ELBOTerms:
     """The (beta-weighted) ELBO with one reparameterised sample.
 
     ``free_bits`` floors each dimension's batch-mean KL at that many nats in the *loss* only
-    (the reported ``kl`` and ``elbo`` stay exact). ``target`` is the x scored by p(x|z) when it
-    differs from the encoder input (dynamic binarisation scores the binarised draw).
+    (the reported ``kl`` and ``elbo`` stay exact). ``model`` may be wrapped in
+    DistributedDataParallel (the forward goes through the wrapper so gradients are reduced);
+    ``eps`` fixes the posterior noise and ``loss_scale`` multiplies the loss (a shard's share of
+    the global batch). ``mask`` (same shape as x, True = observed) scores observed entries only;
+    missing entries of ``x`` must already be filled (e.g. with 0).
     """
-    qz, z, px = model(x)
-    recon = -px.log_prob(x if target is None else target)  # (B,)
-    kl, kl_dim = kl_terms(qz, model.prior(), z)  # (B,), (B, D) | None
+    vae: VAE = getattr(model, "module", model)
+    qz, z, px = model(x, eps)
+    recon = -observed_log_prob(px, x, mask)  # (B,)
+    kl, kl_dim = kl_terms(qz, vae.prior(), z)  # (B,), (B, D) | None
     recon_nll, kl_mean = recon.mean(), kl.mean()
     kl_dim_mean = kl_dim.mean(0) if kl_dim is not None else None  # (D,)
     if free_bits > 0:
         if kl_dim_mean is not None:
             kl_loss = kl_dim_mean.clamp(min=free_bits).sum()
         else:
-            kl_loss = kl_mean.clamp(min=free_bits * model.latent_dim)
+            kl_loss = kl_mean.clamp(min=free_bits * vae.latent_dim)
     else:
         kl_loss = kl_mean
     elbo_ex = -(recon + kl)
     return ELBOTerms(
-        loss=recon_nll + kl_weight * kl_loss,
+        loss=(recon_nll + kl_weight * kl_loss) * loss_scale,
         recon_nll=recon_nll,
         kl=kl_mean,
         elbo=elbo_ex.mean(),
         kl_per_dim=kl_dim_mean,
         elbo_per_example=elbo_ex,
     )
+
+
+def observed_log_prob(px: Distribution, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """log p(x|z) per example, summed over the observed entries only when a mask is given."""
+    if mask is None:
+        return px.log_prob(x)
+    assert isinstance(px, Independent)
+    per_element = px.base_dist.log_prob(x) * mask  # (..., *data_shape)
+    return per_element.flatten(-px.reinterpreted_batch_ndims).sum(-1)
+
+
+def split_missing(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """NaN marks a missing entry: returns (x with NaN -> 0, observed mask) or (x, None)."""
+    nan = torch.isnan(x)
+    if not bool(nan.any()):
+        return x, None
+    return torch.where(nan, torch.zeros_like(x), x), ~nan
 
 
 def iwae_log_weights(model: VAE, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -99,10 +126,10 @@ def mean_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1024) -> MeanELBO:
     """The single-sample ELBO averaged over every row of ``x``, in batches."""
     sums = torch.zeros(2, dtype=torch.float64)
     for i in range(0, x.shape[0], batch_size):
-        xb = x[i : i + batch_size]
+        xb, mask = split_missing(x[i : i + batch_size])
         qz, z, px = model(xb)
         kl, _ = kl_terms(qz, model.prior(), z)
-        sums += torch.stack([(-px.log_prob(xb)).sum(), kl.sum()]).double()
+        sums += torch.stack([(-observed_log_prob(px, xb, mask)).sum(), kl.sum()]).double()
     n = int(x.shape[0])
     recon, kl_ = (sums / max(n, 1)).tolist()
     return MeanELBO(elbo=-(recon + kl_), recon_nll=recon, kl=kl_, n=n)

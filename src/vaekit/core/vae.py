@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.distributions import Distribution
+from torch.distributions import Distribution, Independent, Normal
 
 
 class VAE(nn.Module):
@@ -44,9 +44,11 @@ class VAE(nn.Module):
     def prior_dist(self) -> Distribution:
         return self.prior()
 
-    def forward(self, x: torch.Tensor) -> tuple[Distribution, torch.Tensor, Distribution]:
+    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> tuple[Distribution, torch.Tensor, Distribution]:
+        """q(z|x), a reparameterised z (B, D), p(x|z). ``eps`` (B, D) fixes the standard-normal noise
+        (the trainer draws it itself so that sharded and single-process runs see the same draws)."""
         qz = self.encode(x)
-        z = qz.rsample()  # (B, D)
+        z = qz.rsample() if eps is None else reparameterize(qz, eps)  # (B, D)
         return qz, z, self.decode(z)
 
     @torch.no_grad()
@@ -76,3 +78,11 @@ class VAE(nn.Module):
         qz = self.encode(x)
         z = qz.sample() if sample_z else qz.mean
         return self.decode(z).mean
+
+
+def reparameterize(qz: Distribution, eps: torch.Tensor) -> torch.Tensor:
+    """z = loc + scale * eps for Gaussian posteriors; other posteriors draw their own noise."""
+    base = qz.base_dist if isinstance(qz, Independent) else qz
+    if isinstance(base, Normal):
+        return base.loc + base.scale * eps
+    return qz.rsample()

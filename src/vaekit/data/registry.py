@@ -40,7 +40,7 @@ class Part(NamedTuple):
 class Raw:
     """A source as decoded, before splitting."""
 
-    kind: Literal["image", "tabular"]
+    kind: Literal["image", "tabular"]  # image loaders guarantee pixels in [0, 1] after scaling
     train: Part  # the official train split, or everything when the source has no splits
     test: Part | None = None  # official test split; else carved from train by test_fraction
     validation: Part | None = None  # official validation split; else carved from train
@@ -114,8 +114,9 @@ def load_data(cfg: DataConfig) -> DataSplits:
     key = None
     if raw.key is not None:
         carved_test = cfg.test_fraction if raw.test is None else None
-        key = (raw.key, cfg.source, cfg.seed, cfg.validation_fraction, carved_test,
-               cfg.binarize, cfg.classes, cfg.limit)
+        static = cfg.binarize == "static"  # "dynamic" happens per batch: same tensors as "none"
+        key = (raw.key, cfg.source, cfg.seed, cfg.validation_fraction, carved_test, static,
+               cfg.classes, cfg.limit)
         if key in _SPLITS_CACHE:
             _SPLITS_CACHE.move_to_end(key)
             return _SPLITS_CACHE[key]
@@ -129,6 +130,11 @@ def load_data(cfg: DataConfig) -> DataSplits:
 
 
 def _build(cfg: DataConfig, raw: Raw) -> DataSplits:
+    if cfg.binarize != "none" and raw.kind != "image":
+        raise ConfigError(
+            f"data.binarize = {cfg.binarize!r} needs images in [0, 1]; {cfg.source} is a table: "
+            "set data.binarize = 'none'"
+        )
     chosen = _filter(cfg, raw, _split_indices(cfg, raw))
     splits = {s: _gather(part, idx, raw) for s, (part, idx) in chosen.items()}
 
@@ -137,12 +143,11 @@ def _build(cfg: DataConfig, raw: Raw) -> DataSplits:
         scaler = fit_standardizer(splits["train"].x, raw.columns)
         splits = {s: Split(scaler.transform(v.x), v.y) for s, v in splits.items()}
 
-    if cfg.binarize != "none":
-        _check_binarizable(cfg, raw, splits)
     if cfg.binarize == "static":
-        # sampled once, with a generator fixed by the data seed: the same data every run
-        g = torch.Generator().manual_seed(cfg.seed)
-        splits = {s: Split(torch.bernoulli(v.x, generator=g), v.y) for s, v in splits.items()}
+        # sampled once, fixed by the data seed; one generator per split so that limit/classes on
+        # train leave the validation and test samples unchanged
+        splits = {s: Split(torch.bernoulli(v.x, generator=_split_generator(cfg.seed, s)), v.y)
+                  for s, v in splits.items()}
 
     train = splits["train"]
     return DataSplits(
@@ -222,20 +227,6 @@ def _gather(part: Part, idx: np.ndarray, raw: Raw) -> Split:
     return Split(x, y)
 
 
-def _check_binarizable(cfg: DataConfig, raw: Raw, splits: dict[str, Split]) -> None:
-    if raw.kind != "image":
-        raise ConfigError(
-            f"data.binarize = {cfg.binarize!r} needs images in [0, 1]; {cfg.source} is a table: "
-            "set data.binarize = 'none'"
-        )
-    for s, v in splits.items():
-        if len(v) and (v.x.min() < 0 or v.x.max() > 1):
-            raise DataError(
-                f"data.binarize = {cfg.binarize!r}: the {s} split of {cfg.source} has values "
-                "outside [0, 1]; scale the images to [0, 1] or set data.binarize = 'none'"
-            )
-
-
 def fit_standardizer(x: torch.Tensor, columns: tuple[str, ...] = ()) -> Standardizer:
     """Per-column mean/std of x (N, D), ignoring NaN (missing) cells. A column with no spread
     (or no values) gets std 1, so it is only centred."""
@@ -302,6 +293,11 @@ def _check(cfg: DataConfig) -> None:
         raise ConfigError(f"data.limit must be at least 1 (or unset), got {cfg.limit}")
     if cfg.classes is not None and not cfg.classes:
         raise ConfigError("data.classes is empty: list the labels to keep, or leave it unset")
+
+
+def _split_generator(seed: int, split: str) -> torch.Generator:
+    state = np.random.SeedSequence([seed, SPLITS.index(split)]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(state))
 
 
 def _put(cache: OrderedDict, key: Hashable, value: object, size: int) -> None:

@@ -175,10 +175,11 @@ def load_npz(cfg: DataConfig, path_text: str) -> Raw:
 
 def read_npz(path: Path) -> Raw:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataFormatError(f"{path} is a single .npy array; save with np.savez(path, x=...)")
+        with loaded as z:
             arrays = {k: z[k] for k in z.files}
-    except AttributeError:  # np.load gave a plain array: a .npy file, not a context manager
-        raise DataFormatError(f"{path} is a .npy array; save with np.savez(path, x=...)") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataFormatError(f"{path} is not a readable .npz file ({e})") from e
 

@@ -2,7 +2,9 @@
 
 One epoch = index slices of the in-memory training tensor; the step does no host sync beyond
 the one finite-loss check it needs (free on CPU); progress and metrics are read every
-``log_every`` steps. At each epoch end: validation ELBO, metrics line, best weights, training
+``log_every`` steps. Under DistributedDataParallel every rank draws the same global batch, the
+same binarisation and the same posterior noise, and keeps its own contiguous shard, so N
+processes compute what one process computes with the same global batch. At each epoch end: validation ELBO, metrics line, best weights, training
 state — all atomic. A resumed run replays the same RNG streams and ends with the same weights.
 """
 
@@ -19,12 +21,12 @@ import vaekit
 from vaekit.checkpoint import MODEL, SCALER, RunDir, RunInfo, atomic_write_json, save_tensors, write_config
 from vaekit.config import RunConfig, TrainConfig
 from vaekit.core import VAE, build_model, elbo
-from vaekit.core.objectives import mean_elbo
+from vaekit.core.objectives import MeanELBO, mean_elbo, split_missing
 from vaekit.data import DataSplits, dynamic_binarize, iterate_batches, load_data
 from vaekit.errors import ConfigError, RunDirError, TrainingError
-from vaekit.training import schedules
+from vaekit.training import ddp, schedules
 from vaekit.training.logs import MetricsLog
-from vaekit.training.state import Progress, load_train_state, save_train_state
+from vaekit.training.state import Generators, Progress, load_train_state, save_train_state
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,10 @@ def make_optimizer(model: torch.nn.Module, t: TrainConfig) -> torch.optim.Optimi
     return cls(params, lr=t.lr, weight_decay=t.weight_decay, fused=fused or None)
 
 
-def _check(cfg: RunConfig) -> None:
+def _check(cfg: RunConfig, env: ddp.DistEnv) -> None:
     t = cfg.train
+    if t.batch_size < env.world_size:
+        raise ConfigError(f"train.batch_size {t.batch_size} is smaller than the {env.world_size} processes sharing each batch")
     for name in ("epochs", "batch_size", "eval_batch_size", "log_every", "max_bad_steps"):
         if getattr(t, name) < 1:
             raise ConfigError(f"train.{name} must be at least 1, got {getattr(t, name)}")
@@ -62,148 +66,124 @@ def _check(cfg: RunConfig) -> None:
 RESUMABLE = ("epochs", "max_time", "early_stopping", "progress", "threads", "tensorboard", "log_every")
 
 
+@dataclass
+class _Epoch:
+    """What one pass over the training data leaves behind."""
+
+    loss: float
+    recon_nll: float
+    kl: float
+    seen_batches: int
+    step: int
+    bad: int
+    seconds: float
+
+
 def fit(cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: DataSplits | None = None) -> Run:
     """Train ``cfg`` into run directory ``out``, or continue the run there (``resume=True``; ``cfg``
-    None keeps the saved config, else it may differ only in the RESUMABLE train settings)."""
+    None keeps the saved config, else it may differ only in the RESUMABLE train settings).
+
+    Under torchrun (or ``--devices N``) every rank calls this; rank 0 alone writes the run.
+    """
     out = Path(out)
+    env = ddp.env_from_environment()
+    if cfg is None and not resume:
+        raise ConfigError("fit needs a RunConfig unless resume=True")
+    device = ddp.init(env, torch.device((cfg or RunDir(out).config).train.device))
     if resume:
         saved = RunDir(out)
         cfg = _resumed_config(saved.config, cfg)
-        if cfg != saved.config:
+        if cfg != saved.config and env.is_main:
             write_config(out, cfg, saved.info)
-    elif cfg is None:
-        raise ConfigError("fit needs a RunConfig unless resume=True")
-    elif (out / "config.json").exists():
+    elif ddp.broadcast_float(float((out / "config.json").exists()), env):  # rank 0 decides, before it writes
         raise RunDirError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
-    _check(cfg)
+    _check(cfg, env)
     t = cfg.train
     if t.threads:
         torch.set_num_threads(t.threads)
-    device = torch.device(t.device)
-    torch.manual_seed(cfg.seed)
-    data_gen = torch.Generator().manual_seed(cfg.seed + 1)  # shuffling and dynamic binarisation
+    torch.manual_seed(cfg.seed + env.rank)  # dropout differs per shard; everything else is shared
+    gens = Generators(
+        data=torch.Generator().manual_seed(cfg.seed + 1),  # shuffling and dynamic binarisation
+        noise=torch.Generator().manual_seed(cfg.seed + 2),  # posterior noise of the whole global batch
+    )
 
     data = data if data is not None else load_data(cfg.data)
     model = build_model(cfg.model, data.shape).to(device)
     optimizer = make_optimizer(model, t)
-    x_train = data.train.x.to(device)
-    x_val = data.validation.x.to(device)
+    x_val = data.validation.x
     if cfg.data.binarize == "dynamic":  # validate on one fixed binarisation, as papers do
         x_val = dynamic_binarize(x_val, torch.Generator().manual_seed(cfg.data.seed + 7))
+    x_val = ddp.shard(x_val, env)[0].to(device)
 
     if resume:
-        progress = load_train_state(out, model, optimizer, data_gen)
+        progress = load_train_state(out, model, optimizer, gens)
         if progress.finished and progress.epoch < t.epochs and progress.stop_reason == "completed":
             progress = replace(progress, finished=False, stop_reason="")  # more epochs were asked for
         if progress.finished:
-            return _finish(out, cfg, data, progress, figures=False)
+            return _finish(out, cfg, data, progress, figures=False, env=env, model=model)
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        info = RunInfo(data.shape, data.kind, data.checksum, data.num_classes, data.class_names, vaekit.__version__)
-        write_config(out, cfg, info)
-        if data.scaler is not None:
-            atomic_write_json(out / SCALER, data.scaler.to_dict())
+        if env.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            info = RunInfo(data.shape, data.kind, data.checksum, data.num_classes, data.class_names, vaekit.__version__)
+            write_config(out, cfg, info)
+            if data.scaler is not None:
+                atomic_write_json(out / SCALER, data.scaler.to_dict())
         progress = Progress()
-    log = MetricsLog(out, t.tensorboard, resume_epoch=progress.epoch if resume else None)
+    train_model = torch.nn.parallel.DistributedDataParallel(model) if env.enabled else model
+    log = MetricsLog(out, t.tensorboard, resume_epoch=progress.epoch if resume else None) if env.is_main else None
 
-    n = x_train.shape[0]
-    steps_per_epoch = max(1, math.ceil(n / t.batch_size))
-    total_steps = steps_per_epoch * t.epochs
-    bar = _progress_bar(t, total_steps, progress.seen_batches)
-    consecutive_bad = 0
+    x_train = data.train.x.to(device)
+    steps_per_epoch = max(1, math.ceil(x_train.shape[0] / t.batch_size))
+    bar = _progress_bar(t, steps_per_epoch * t.epochs, progress.seen_batches) if env.is_main else None
     try:
         while progress.epoch < t.epochs and not progress.finished:
-            model.train()
-            started = time.perf_counter()
-            sums = torch.zeros(3, device=device)  # loss, recon_nll, kl (sum over examples)
-            seen, seen_batches, step, bad = 0, progress.seen_batches, progress.step, progress.bad_steps
-            base_lr = t.lr * progress.plateau.factor
-            if t.lr_schedule == "step":
-                base_lr = schedules.step_lr(progress.epoch, t.lr, t.lr_step_epochs, t.lr_gamma)
-            _set_lr(optimizer, base_lr)
-            for idx in iterate_batches(n, t.batch_size, shuffle=True, generator=data_gen):
-                x = x_train[idx]  # (B, *shape)
-                if cfg.data.binarize == "dynamic":
-                    x = dynamic_binarize(x, data_gen)
-                if t.lr_schedule == "cosine":
-                    _set_lr(optimizer, schedules.cosine_lr(seen_batches, total_steps, t.lr, t.lr_min))
-                kl_w = schedules.kl_weight(seen_batches, steps_per_epoch, t.beta, t.kl_warmup_epochs)
-                terms = elbo(model, x, kl_weight=kl_w, free_bits=t.free_bits)
-                optimizer.zero_grad(set_to_none=True)
-                terms.loss.backward()
-                finite = torch.isfinite(terms.loss)
-                if t.grad_clip is not None:
-                    finite = finite & torch.isfinite(torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip))
-                seen_batches += 1
-                if not bool(finite):  # the one sync per step; a no-op wait on CPU
-                    bad += 1
-                    consecutive_bad += 1
-                    if consecutive_bad >= t.max_bad_steps:
-                        raise TrainingError(
-                            f"{consecutive_bad} consecutive steps had a NaN/Inf loss or gradient (epoch "
-                            f"{progress.epoch + 1}); the last good checkpoint in {out} is intact. Lower "
-                            "train.lr, set train.grad_clip, or check the data for NaN/Inf values"
-                        )
-                    continue
-                consecutive_bad = 0
-                optimizer.step()
-                step += 1
-                b = x.shape[0]
-                sums += torch.stack([terms.loss.detach(), terms.recon_nll.detach(), terms.kl.detach()]) * b
-                seen += b
-                if bar is not None and step % t.log_every == 0:
-                    bar.set_postfix(epoch=progress.epoch + 1, loss=f"{float(terms.loss):.3f}", refresh=False)
-                    bar.update(seen_batches - bar.n)
-            if bar is not None:
-                bar.update(seen_batches - bar.n)
-            train_loss, train_recon, train_kl = (sums / max(seen, 1)).tolist()
-            train_seconds = time.perf_counter() - started
+            ep = _train_epoch(cfg, train_model, optimizer, x_train, gens, progress, env, bar)
             model.eval()
-            val = mean_elbo(model, x_val, t.eval_batch_size)
+            started = time.perf_counter()
+            val = _validate(model, x_val, t.eval_batch_size, env)
             epoch = progress.epoch + 1
-            elapsed = progress.elapsed + time.perf_counter() - started
-            improved = val.elbo > progress.best_val_elbo or not (out / MODEL).exists()
+            # rank 0's clock decides time limits, so every rank stops after the same epoch
+            elapsed = ddp.broadcast_float(progress.elapsed + ep.seconds + time.perf_counter() - started, env)
+            improved = val.elbo > progress.best_val_elbo or (env.is_main and not (out / MODEL).exists())
             plateau = progress.plateau
             if t.lr_schedule == "plateau":
                 plateau = schedules.plateau_update(plateau, val.elbo, t.lr_patience, t.lr_gamma)
             progress = replace(
                 progress,
                 epoch=epoch,
-                step=step,
-                seen_batches=seen_batches,
-                bad_steps=bad,
+                step=ep.step,
+                seen_batches=ep.seen_batches,
+                bad_steps=ep.bad,
                 best_val_elbo=max(val.elbo, progress.best_val_elbo),
                 best_epoch=epoch if improved else progress.best_epoch,
                 epochs_since_best=0 if improved else progress.epochs_since_best + 1,
                 plateau=plateau,
                 elapsed=elapsed,
             )
-            if improved:
-                meta = {"epoch": str(epoch), "val_elbo": repr(val.elbo)}
-                save_tensors(out / MODEL, model.state_dict(), meta)
-            stop = _stop_reason(t, progress)
+            stop = _stop_reason(t, progress) or ("completed" if epoch >= t.epochs else "")
             if stop:
                 progress = replace(progress, finished=True, stop_reason=stop)
-            elif epoch >= t.epochs:
-                progress = replace(progress, finished=True, stop_reason="completed")
-            log.write(
-                {
-                    "epoch": epoch,
-                    "step": step,
-                    "loss": train_loss,
-                    "recon_nll": train_recon,
-                    "kl": train_kl,
-                    "val_elbo": val.elbo,
-                    "val_recon_nll": val.recon_nll,
-                    "val_kl": val.kl,
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "kl_weight": schedules.kl_weight(seen_batches, steps_per_epoch, t.beta, t.kl_warmup_epochs),
-                    "bad_steps": bad,
-                    "train_seconds": train_seconds,  # the optimisation loop alone
-                    "epoch_seconds": time.perf_counter() - started,  # with validation
-                }
-            )
-            save_train_state(out, model, optimizer, data_gen, progress)
+            if env.is_main:
+                if improved:
+                    save_tensors(out / MODEL, model.state_dict(), {"epoch": str(epoch), "val_elbo": repr(val.elbo)})
+                log.write(
+                    {
+                        "epoch": epoch,
+                        "step": ep.step,
+                        "loss": ep.loss,
+                        "recon_nll": ep.recon_nll,
+                        "kl": ep.kl,
+                        "val_elbo": val.elbo,
+                        "val_recon_nll": val.recon_nll,
+                        "val_kl": val.kl,
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "kl_weight": schedules.kl_weight(ep.seen_batches, steps_per_epoch, t.beta, t.kl_warmup_epochs),
+                        "bad_steps": ep.bad,
+                        "train_seconds": ep.seconds,  # the optimisation loop alone
+                        "epoch_seconds": ep.seconds + time.perf_counter() - started,  # with validation
+                    }
+                )
+                save_train_state(out, model, optimizer, gens, progress)
     except KeyboardInterrupt:
         raise TrainingError(
             f"interrupted; the last finished epoch is saved: continue with 'vaekit train --resume {out}'"
@@ -211,8 +191,91 @@ def fit(cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: D
     finally:
         if bar is not None:
             bar.close()
-        log.close()
-    return _finish(out, cfg, data, progress, figures=True)
+        if log is not None:
+            log.close()
+    return _finish(out, cfg, data, progress, figures=True, env=env, model=model)
+
+
+def _train_epoch(
+    cfg: RunConfig,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x_train: torch.Tensor,
+    gens: Generators,
+    progress: Progress,
+    env: ddp.DistEnv,
+    bar,
+) -> _Epoch:
+    """One pass over the training data in global batches; each rank takes its shard of each."""
+    t = cfg.train
+    vae: VAE = getattr(model, "module", model)
+    model.train()
+    started = time.perf_counter()
+    n = x_train.shape[0]
+    steps_per_epoch = max(1, math.ceil(n / t.batch_size))
+    total_steps = steps_per_epoch * t.epochs
+    sums = torch.zeros(3, device=x_train.device)  # loss, recon_nll, kl summed over examples
+    has_missing = bool(torch.isnan(x_train).any())  # once per epoch, not per step
+    seen, seen_batches, step, bad, consecutive_bad = 0, progress.seen_batches, progress.step, progress.bad_steps, 0
+    if t.lr_schedule == "step":
+        _set_lr(optimizer, schedules.step_lr(progress.epoch, t.lr, t.lr_step_epochs, t.lr_gamma))
+    elif t.lr_schedule == "plateau":
+        _set_lr(optimizer, t.lr * progress.plateau.factor)
+    for idx in iterate_batches(n, t.batch_size, shuffle=True, generator=gens.data):
+        x = x_train[idx]  # (B, *shape), the global batch
+        if cfg.data.binarize == "dynamic":
+            x = dynamic_binarize(x, gens.data)
+        eps = torch.randn((x.shape[0], vae.latent_dim), generator=gens.noise).to(x.device)  # (B, D)
+        x, share = ddp.shard(x, env)
+        mask = None
+        if has_missing:  # NaN = missing: score observed entries only (tabular data with gaps)
+            x, mask = split_missing(x)
+        eps = ddp.shard(eps, env)[0]
+        if t.lr_schedule == "cosine":
+            _set_lr(optimizer, schedules.cosine_lr(seen_batches, total_steps, t.lr, t.lr_min))
+        kl_w = schedules.kl_weight(seen_batches, steps_per_epoch, t.beta, t.kl_warmup_epochs)
+        terms = elbo(model, x, kl_weight=kl_w, free_bits=t.free_bits, eps=eps, loss_scale=share, mask=mask)
+        optimizer.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        finite = torch.isfinite(terms.loss)
+        if t.grad_clip is not None:
+            finite = finite & torch.isfinite(torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip))
+        seen_batches += 1
+        if not ddp.all_true(finite, env):  # the one sync per step; a no-op wait on CPU
+            bad += 1
+            consecutive_bad += 1
+            if consecutive_bad >= t.max_bad_steps:
+                raise TrainingError(
+                    f"{consecutive_bad} consecutive steps had a NaN/Inf loss or gradient (epoch "
+                    f"{progress.epoch + 1}); the last good checkpoint is intact. Lower train.lr, set "
+                    "train.grad_clip, or check the data for NaN/Inf values"
+                )
+            continue
+        consecutive_bad = 0
+        optimizer.step()
+        step += 1
+        b = x.shape[0]
+        sums += torch.stack([terms.loss.detach() / share, terms.recon_nll.detach(), terms.kl.detach()]) * b
+        seen += b
+        if bar is not None and step % t.log_every == 0:
+            bar.set_postfix(epoch=progress.epoch + 1, loss=f"{float(terms.loss) / share:.3f}", refresh=False)
+            bar.update(seen_batches - bar.n)
+    if bar is not None:
+        bar.update(seen_batches - bar.n)
+    totals = ddp.all_reduce_sum(torch.cat([sums, torch.tensor([float(seen)], device=sums.device)]), env)
+    loss, recon, kl = (totals[:3] / totals[3].clamp(min=1)).tolist()
+    return _Epoch(loss, recon, kl, seen_batches, step, bad, time.perf_counter() - started)
+
+
+def _validate(model: VAE, x_val: torch.Tensor, batch_size: int, env: ddp.DistEnv) -> MeanELBO:
+    """Validation ELBO over the whole split: each rank scores its shard, the sums are reduced."""
+    local = mean_elbo(model, x_val, batch_size)
+    totals = ddp.all_reduce_sum(
+        torch.tensor([local.recon_nll * local.n, local.kl * local.n, float(local.n)], dtype=torch.float64), env
+    )
+    n = max(int(totals[2]), 1)
+    recon, kl = float(totals[0]) / n, float(totals[1]) / n
+    return MeanELBO(elbo=-(recon + kl), recon_nll=recon, kl=kl, n=int(totals[2]))
 
 
 def _resumed_config(saved: RunConfig, new: RunConfig | None) -> RunConfig:
@@ -253,11 +316,13 @@ def _progress_bar(t: TrainConfig, total: int, done: int):
     return tqdm(total=total, initial=done, unit="step", dynamic_ncols=True, leave=True)
 
 
-def _finish(out: Path, cfg: RunConfig, data: DataSplits, progress: Progress, figures: bool) -> Run:
+def _finish(out: Path, cfg: RunConfig, data: DataSplits, progress: Progress, figures: bool, env: ddp.DistEnv, model: VAE) -> Run:
+    if not env.is_main:  # other ranks hold the last weights in memory and write nothing
+        return Run(path=out, config=cfg, model=model.eval(), history=[], progress=progress)
     run = RunDir(out)
-    model = run.load_model("best")
+    best = run.load_model("best")
     if figures:
         from vaekit.training.figures import write_run_figures
 
-        write_run_figures(out, model, data, run.metrics(), seed=cfg.seed)
-    return Run(path=out, config=cfg, model=model, history=run.metrics(), progress=progress)
+        write_run_figures(out, best, data, run.metrics(), seed=cfg.seed)
+    return Run(path=out, config=cfg, model=best, history=run.metrics(), progress=progress)

@@ -45,17 +45,26 @@ class Progress:
         return cls(**raw)
 
 
+@dataclass(frozen=True)
+class Generators:
+    """The random streams training draws from besides torch's global one (which dropout uses)."""
+
+    data: torch.Generator  # shuffling and dynamic binarisation
+    noise: torch.Generator  # posterior noise for the global batch
+
+
 def save_train_state(
     run_dir: Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    data_gen: torch.Generator,
+    gens: Generators,
     progress: Progress,
 ) -> None:
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
     optim_skeleton = pack_state(optimizer.state_dict(), "optim", tensors)
     tensors["rng.torch"] = torch.get_rng_state()
-    tensors["rng.data"] = data_gen.get_state()
+    tensors["rng.data"] = gens.data.get_state()
+    tensors["rng.noise"] = gens.noise.get_state()
     metadata = {"state": progress.to_json(), "optimizer": json.dumps(optim_skeleton)}
     save_tensors(Path(run_dir) / TRAIN_STATE, tensors, metadata)
 
@@ -64,7 +73,7 @@ def load_train_state(
     run_dir: Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    data_gen: torch.Generator,
+    gens: Generators,
 ) -> Progress:
     path = Path(run_dir) / TRAIN_STATE
     tensors, meta = load_tensors(path)
@@ -79,5 +88,6 @@ def load_train_state(
     except (ValueError, KeyError) as e:
         raise CheckpointError(f"optimizer state in {path} does not match the model ({e})") from e
     torch.set_rng_state(tensors["rng.torch"])
-    data_gen.set_state(tensors["rng.data"])
+    gens.data.set_state(tensors["rng.data"])
+    gens.noise.set_state(tensors["rng.noise"])
     return progress
