@@ -97,3 +97,10 @@ def test_console_entry_point_help_is_fast_to_import():
 
 def test_parse_duration():
     assert parse_duration("90") == 90 and parse_duration("2m") == 120 and parse_duration("1.5h") == 5400
+
+
+def test_progress_bar_shows_live_loss(tmp_path, capfd):
+    args = [a for a in TINY if a != "--no-progress"]
+    assert main(["train", *args, "--set", "train.log_every=2", "--out", str(tmp_path / "r")]) == 0
+    err = capfd.readouterr().err
+    assert "loss=" in err and "step" in err
