@@ -18,7 +18,10 @@ from typing import Any, Literal, Union
 from vaekit.errors import ConfigError
 
 Likelihood = Literal["bernoulli", "gaussian", "gaussian-learned", "laplace", "dlogistic"]
-Arch = Literal["mlp", "conv"]
+Arch = Literal["mlp", "conv", "resnet"]
+Posterior = Literal["diagonal", "full", "planar", "iaf", "vq"]
+Prior = Literal["normal", "mixture", "vamp"]
+Objective = Literal["elbo", "iwae", "btcvae", "vaegan"]
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,20 @@ class ModelConfig:
     likelihood: Likelihood = "bernoulli"
     scale: float = 1.0  # fixed scale of the gaussian/laplace likelihood
     dlogistic_bins: int = 256  # discretized logistic: number of intensity levels
-    posterior: Literal["diagonal"] = "diagonal"
-    prior: Literal["normal"] = "normal"
+    res_blocks: int = 1  # resnet: residual blocks at each resolution (model.channels gives the widths)
+    posterior: Posterior = "diagonal"  # full: Cholesky covariance; planar/iaf: normalizing flows; vq: codebook
+    flow_steps: int = 4  # planar / iaf: number of flow transformations
+    flow_hidden: int = 64  # iaf: hidden width of each MADE (and of the context the encoder emits)
+    prior: Prior = "normal"  # mixture: learned Gaussian mixture; vamp: VampPrior (learned pseudo-inputs)
+    prior_components: int = 10  # mixture components or VampPrior pseudo-inputs
+    latent_dims: tuple[int, ...] = ()  # stochastic layers [z1, z2, ...] (bottom first); overrides latent_dim
+    latent_hidden: tuple[int, ...] = (100, 100)  # widths of the MLPs between stochastic layers
+    vq_codes: int = 512  # vq: codebook size K
+    vq_dim: int = 16  # vq: size of one code vector; latent_dim / vq_dim positions are quantised
+    vq_decay: float = 0.99  # vq: EMA decay of the codebook updates
+    vq_commitment: float = 0.25  # vq: weight of the commitment loss
+    conditional: bool = False  # feed the labels (one-hot) to encoder and decoder (conditional VAE)
+    condition_dim: int | None = None  # classes (or covariate width); None: the data's class count
 
 
 @dataclass(frozen=True)
@@ -66,7 +81,8 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     eval_batch_size: int = 1024
-    optimizer: Literal["adam", "adamw"] = "adam"
+    objective: Objective = "elbo"  # iwae: k-sample bound; btcvae: total-correlation penalty; vaegan
+    optimizer: Literal["adam", "adamw", "adamax"] = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
     lr_schedule: Literal["constant", "cosine", "step", "plateau"] = "constant"
@@ -77,6 +93,13 @@ class TrainConfig:
     beta: float = 1.0  # KL weight (beta-VAE); the warm-up multiplies it
     kl_warmup_epochs: float = 0.0  # linear 0 -> beta over this many epochs
     free_bits: float = 0.0  # per-dimension KL floor in nats (Kingma et al. 2016)
+    capacity_max: float = 0.0  # > 0: loss = recon + beta * |KL - C|, C linear 0 -> capacity_max (nats)
+    capacity_steps: int = 10000  # optimizer steps over which the capacity C grows
+    k: int = 5  # iwae: importance samples per example
+    iwae_estimator: Literal["iwae", "dreg"] = "iwae"  # dreg: doubly reparameterized encoder gradients
+    gan_weight: float = 1.0  # vaegan: weight of the decoder's adversarial loss
+    disc_channels: tuple[int, ...] = (32, 64)  # vaegan: discriminator widths (conv for images, MLP otherwise)
+    disc_lr: float | None = None  # vaegan: discriminator learning rate (None: train.lr)
     grad_clip: float | None = None  # max global gradient norm
     max_bad_steps: int = 20  # consecutive NaN/Inf steps before training stops
     early_stopping: int | None = None  # epochs without validation improvement before stopping

@@ -70,3 +70,21 @@ def test_torchrun_launch_and_resume(tmp_path):
     a, b = last_weights(tmp_path / "single"), last_weights(tmp_path / "r")
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_for_k_sample_noise_and_codebook_buffers(tmp_path):
+    """IWAE draws (k, B, D) noise for the global batch and shards it; the VQ codebook's EMA
+    statistics are all-reduced, so the buffers match too."""
+    iwae = dataclasses.replace(cfg(objective="iwae", k=3), seed=1)
+    fit(iwae, tmp_path / "single")
+    ddp.launch(iwae, tmp_path / "multi", devices=2)
+    vq = dataclasses.replace(
+        cfg(), model=ModelConfig(arch="mlp", latent_dim=4, hidden=(16,), posterior="vq", vq_codes=8, vq_dim=2)
+    )
+    fit(vq, tmp_path / "vq_single")
+    ddp.launch(vq, tmp_path / "vq_multi", devices=2)
+    for a_dir, b_dir in (("single", "multi"), ("vq_single", "vq_multi")):
+        a, b = last_weights(tmp_path / a_dir), last_weights(tmp_path / b_dir)
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)

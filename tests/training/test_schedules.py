@@ -35,3 +35,30 @@ def test_plateau_drops_after_patience_epochs_without_improvement():
     assert math.isclose(s.factor, 0.1) and s.bad_epochs == 0
     s = plateau_update(s, -90.0, patience=2, gamma=0.1)
     assert s.best == -90.0 and math.isclose(s.factor, 0.1)
+
+
+def test_capacity_grows_linearly_then_stays():
+    from vaekit.training.schedules import capacity
+
+    assert capacity(0, 25.0, 100) == 0.0
+    assert math.isclose(capacity(40, 25.0, 100), 10.0)
+    assert capacity(100, 25.0, 100) == 25.0
+    assert capacity(10_000, 25.0, 100) == 25.0
+
+
+def test_capacity_objective_penalises_the_distance_to_c():
+    import torch
+
+    from vaekit.config import ModelConfig, TrainConfig
+    from vaekit.core import build_model, elbo
+    from vaekit.training.objectives import CapacityObjective
+
+    torch.manual_seed(0)
+    m = build_model(ModelConfig(latent_dim=3, hidden=(8,)), (1, 4, 4))
+    x = torch.rand(8, 1, 4, 4)
+    eps = torch.randn(8, 3)
+    obj = CapacityObjective(TrainConfig(beta=100.0, capacity_max=50.0, capacity_steps=10), steps_per_epoch=5)
+    t = obj(m, x, eps=eps, loss_scale=1.0, mask=None, condition=None, step=4)  # C = 20 nats
+    torch.testing.assert_close(t.loss, t.recon_nll + 100.0 * (t.kl - 20.0).abs())
+    plain = elbo(m, x, eps=eps)
+    torch.testing.assert_close(t.elbo, plain.elbo)

@@ -18,6 +18,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--draw", action="store_true", help="draw x ~ p(x|z) instead of its mean")
     p.add_argument("--which", choices=["best", "last"], default="best")
+    p.add_argument("--label", type=int, help="conditional models: the class to draw (default: cycle through all)")
     p.set_defaults(handler=_sample)
 
 
@@ -32,7 +33,16 @@ def _sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"--temperature must be positive, got {args.temperature}")
     run = RunDir(args.run_dir)
     model = run.load_model(args.which)
-    x = model.sample(args.n, temperature=args.temperature, generator=torch.Generator().manual_seed(args.seed), mean=not args.draw)
+    condition = None
+    if args.label is not None:
+        if not getattr(model, "conditional", False):
+            raise ConfigError(f"--label needs a conditional model; {run.path} was trained without model.conditional")
+        classes = model.condition.dim
+        if not 0 <= args.label < classes:
+            raise ConfigError(f"--label {args.label} is not a class of this model: use 0..{classes - 1}")
+        condition = torch.full((args.n,), args.label, dtype=torch.long)
+    gen = torch.Generator().manual_seed(args.seed)
+    x = model.sample(args.n, temperature=args.temperature, generator=gen, mean=not args.draw, condition=condition)
     write_output(x, Path(args.out), run)
     print(f"wrote {args.n} samples to {args.out}")
     return 0

@@ -16,12 +16,14 @@ class PosteriorStats:
 
 
 @torch.inference_mode()
-def posterior_stats(model: VAE, x: torch.Tensor, batch_size: int = 1024) -> PosteriorStats:
-    """Mean and standard deviation of q(z|x) for every row of ``x`` (N, *data_shape)."""
+def posterior_stats(model: VAE, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> PosteriorStats:
+    """Mean and standard deviation of q(z|x) for every row of ``x`` (N, *data_shape); ``condition``
+    holds the rows' labels for a conditional model."""
     device = next(model.parameters()).device
     means, stds = [], []
     for i in range(0, x.shape[0], batch_size):
-        qz = model.encode(x[i : i + batch_size].to(device))
+        c = None if condition is None else condition[i : i + batch_size].to(device)
+        qz = model.encode(x[i : i + batch_size].to(device), c)
         means.append(qz.mean.cpu())
         stds.append(qz.stddev.cpu())
     d = model.latent_dim
@@ -31,8 +33,11 @@ def posterior_stats(model: VAE, x: torch.Tensor, batch_size: int = 1024) -> Post
 
 
 @torch.inference_mode()
-def decode_mean(model: VAE, z: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+def decode_mean(model: VAE, z: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> torch.Tensor:
     """Mean of p(x|z) for every row of ``z`` (N, D) -> (N, *data_shape)."""
     device = next(model.parameters()).device
-    out = [model.decode(z[i : i + batch_size].to(device)).mean.cpu() for i in range(0, z.shape[0], batch_size)]
+    out = []
+    for i in range(0, z.shape[0], batch_size):
+        c = None if condition is None else condition[i : i + batch_size].to(device)
+        out.append(model.decode(z[i : i + batch_size].to(device), c).mean.cpu())
     return torch.cat(out) if out else torch.empty(0, *model.data_shape)

@@ -2,6 +2,9 @@
 
 An encoder maps x (B, *data_shape) -> h (B, out_dim); a decoder maps z (B, latent_dim) ->
 h (B, P*C, H, W) for images or (B, P*D) for tables, where P is the likelihood's parameter count.
+A conditional encoder takes a condition c (B, cond_dim) too: the MLP reads it beside the pixels,
+the conv encoder beside its flattened features. Decoders need nothing special: the VAE feeds them
+[z, c] and builds them with ``latent_dim + cond_dim`` inputs.
 """
 
 from __future__ import annotations
@@ -36,14 +39,26 @@ def _mlp(widths: list[int], act: str, dropout: float) -> list[nn.Module]:
 
 
 class MLPEncoder(nn.Module):
-    def __init__(self, data_shape: tuple[int, ...], hidden: tuple[int, ...], out_dim: int, act: str, dropout: float):
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        hidden: tuple[int, ...],
+        out_dim: int,
+        act: str,
+        dropout: float,
+        cond_dim: int = 0,
+    ):
         super().__init__()
-        d_in = math.prod(data_shape)
+        d_in = math.prod(data_shape) + cond_dim
+        # Flatten stays the body's first layer so weight names match earlier checkpoints
         self.body = nn.Sequential(nn.Flatten(), *_mlp([d_in, *hidden], act, dropout))
         self.head = nn.Linear(hidden[-1] if hidden else d_in, out_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))  # (B, out_dim)
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = x.flatten(1)  # (B, F)
+        if c is not None:
+            h = torch.cat([h, c], -1)  # (B, F + C)
+        return self.head(self.body(h))  # (B, out_dim)
 
 
 class MLPDecoder(nn.Module):
@@ -58,6 +73,20 @@ class MLPDecoder(nn.Module):
         return self.head(self.body(z)).view(z.shape[0], *self.out_shape)  # (B, *out_shape)
 
 
+def check_halvings(h: int, w: int, n_layers: int) -> list[tuple[int, int]]:
+    """conv_sizes, after checking that every layer but the last sees at least a 2x2 map."""
+    sizes = conv_sizes(h, w, n_layers)
+    if min(sizes[-2]) < 2:
+        from vaekit.errors import ModelError
+
+        most = sum(1 for s in conv_sizes(h, w, 64)[:-1] if min(s) >= 2)
+        raise ModelError(
+            f"a {h}x{w} image can be halved at most {most} times, but model.channels has "
+            f"{n_layers} entries; give model.channels at most {most} widths"
+        )
+    return sizes
+
+
 def conv_sizes(h: int, w: int, n_layers: int) -> list[tuple[int, int]]:
     """Spatial size after each stride-2 layer (k=4, p=1 floors odd sizes): [(H, W), (H/2, W/2), ...]."""
     sizes = [(h, w)]
@@ -70,19 +99,19 @@ def conv_sizes(h: int, w: int, n_layers: int) -> list[tuple[int, int]]:
 class ConvEncoder(nn.Module):
     """Stride-2 convolutions (each halves H and W) then a linear head; works for any image size."""
 
-    def __init__(self, data_shape: tuple[int, int, int], channels: tuple[int, ...], out_dim: int, act: str, dropout: float):
+    def __init__(
+        self,
+        data_shape: tuple[int, int, int],
+        channels: tuple[int, ...],
+        out_dim: int,
+        act: str,
+        dropout: float,
+        cond_dim: int = 0,
+    ):
         super().__init__()
         c, h, w = data_shape
         layers: list[nn.Module] = []
-        sizes = conv_sizes(h, w, len(channels))
-        if min(sizes[-2]) < 2:
-            from vaekit.errors import ModelError
-
-            most = sum(1 for s in conv_sizes(h, w, 64)[:-1] if min(s) >= 2)
-            raise ModelError(
-                f"a {h}x{w} image can be halved at most {most} times, but model.channels has "
-                f"{len(channels)} entries; give model.channels at most {most} widths"
-            )
+        check_halvings(h, w, len(channels))
         for c_in, c_out in zip((c, *channels[:-1]), channels):
             layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), activation(act)]
             if dropout > 0:
@@ -90,10 +119,13 @@ class ConvEncoder(nn.Module):
         self.body = nn.Sequential(*layers, nn.Flatten())
         with torch.no_grad():
             n_flat = self.body(torch.zeros(1, c, h, w)).shape[1]
-        self.head = nn.Linear(n_flat, out_dim)
+        self.head = nn.Linear(n_flat + cond_dim, out_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))  # (B, C, H, W) -> (B, out_dim)
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(x)  # (B, C, H, W) -> (B, F)
+        if c is not None:
+            h = torch.cat([h, c], -1)  # (B, F + cond_dim)
+        return self.head(h)  # (B, out_dim)
 
 
 class ConvDecoder(nn.Module):

@@ -1,7 +1,8 @@
 """Training objectives. Each returns a frozen dataclass of named terms, never a dict.
 
 Names match logs, metrics files and docs: ``loss``, ``recon_nll``, ``kl``, ``elbo``.
-All terms are per-example means over the batch, in nats.
+All terms are per-example means over the batch, in nats. The other objectives (``iwae.py``,
+``tc.py``) return the same dataclass with their own optional terms filled in.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch.distributions import Distribution, Independent, kl_divergence
+from torch.distributions import Distribution, Independent, MultivariateNormal, Normal, kl_divergence
 
-from vaekit.core.vae import VAE
+from vaekit.core.vae import VAE, ConditionLike
 
 
 @dataclass(frozen=True)
@@ -23,13 +24,21 @@ class ELBOTerms:
     elbo: torch.Tensor  # scalar: -(recon_nll + kl), the unweighted bound
     kl_per_dim: torch.Tensor | None  # (D,) batch-mean KL of each latent dimension, when factorised
     elbo_per_example: torch.Tensor  # (B,) for evaluation and anomaly scores
+    aux_loss: torch.Tensor | None = None  # scalar: a posterior's own regulariser (VQ commitment), in the loss
+    perplexity: torch.Tensor | None = None  # scalar: codebook usage exp(H(code frequencies)) (VQ)
+    iwae: torch.Tensor | None = None  # scalar: the k-sample importance-weighted bound, batch mean
+    mi: torch.Tensor | None = None  # scalar: index-code mutual information (beta-TC decomposition)
+    tc: torch.Tensor | None = None  # scalar: total correlation of q(z) (beta-TC decomposition)
+    dwkl: torch.Tensor | None = None  # scalar: dimension-wise KL to the prior (beta-TC decomposition)
+    gan_loss: torch.Tensor | None = None  # scalar: the decoder's adversarial loss (VAE-GAN)
 
 
 def kl_terms(qz: Distribution, pz: Distribution, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """KL(q || p) per example (B,), and per dimension (B, D) when both factorise over dimensions.
 
-    Uses the closed form when torch knows one, else the single-sample Monte Carlo estimate
-    log q(z) - log p(z) at the given z.
+    Uses the closed form when torch knows one (a full-covariance posterior against a diagonal
+    Gaussian prior included), else the single-sample Monte Carlo estimate log q(z) - log p(z) at
+    the given z.
     """
     if isinstance(qz, Independent) and isinstance(pz, Independent):
         try:
@@ -37,6 +46,10 @@ def kl_terms(qz: Distribution, pz: Distribution, z: torch.Tensor) -> tuple[torch
             return per_dim.sum(-1), per_dim
         except NotImplementedError:
             pass
+    if isinstance(qz, MultivariateNormal) and isinstance(pz, Independent) and isinstance(pz.base_dist, Normal):
+        p = pz.base_dist
+        pz_full = MultivariateNormal(p.loc, scale_tril=torch.diag_embed(p.scale), validate_args=False)
+        return kl_divergence(qz, pz_full), None  # (B,)
     return qz.log_prob(z) - pz.log_prob(z), None
 
 
@@ -48,23 +61,29 @@ def elbo(
     eps: torch.Tensor | None = None,
     loss_scale: float = 1.0,
     mask: torch.Tensor | None = None,
+    condition: ConditionLike = None,
+    capacity: float | None = None,
 ) -> ELBOTerms:
     """The (beta-weighted) ELBO with one reparameterised sample.
 
     ``free_bits`` floors each dimension's batch-mean KL at that many nats in the *loss* only
-    (the reported ``kl`` and ``elbo`` stay exact). ``model`` may be wrapped in
+    (the reported ``kl`` and ``elbo`` stay exact). ``capacity`` C switches the KL part of the loss
+    to ``kl_weight * |KL - C|`` (Burgess et al. 2018). ``model`` may be wrapped in
     DistributedDataParallel (the forward goes through the wrapper so gradients are reduced);
     ``eps`` fixes the posterior noise and ``loss_scale`` multiplies the loss (a shard's share of
     the global batch). ``mask`` (same shape as x, True = observed) scores observed entries only;
-    missing entries of ``x`` must already be filled (e.g. with 0).
+    missing entries of ``x`` must already be filled (e.g. with 0). ``condition``: the labels of a
+    conditional model. A posterior that carries an ``aux_loss`` (B,) (the VQ commitment) adds it.
     """
     vae: VAE = getattr(model, "module", model)
-    qz, z, px = model(x, eps)
+    qz, z, px = model(x, eps) if condition is None else model(x, eps, condition)
     recon = -observed_log_prob(px, x, mask)  # (B,)
     kl, kl_dim = kl_terms(qz, vae.prior(), z)  # (B,), (B, D) | None
     recon_nll, kl_mean = recon.mean(), kl.mean()
     kl_dim_mean = kl_dim.mean(0) if kl_dim is not None else None  # (D,)
-    if free_bits > 0:
+    if capacity is not None:
+        kl_loss = (kl_mean - capacity).abs()
+    elif free_bits > 0:
         if kl_dim_mean is not None:
             kl_loss = kl_dim_mean.clamp(min=free_bits).sum()
         else:
@@ -72,13 +91,20 @@ def elbo(
     else:
         kl_loss = kl_mean
     elbo_ex = -(recon + kl)
+    loss = recon_nll + kl_weight * kl_loss
+    aux = getattr(qz, "aux_loss", None)
+    if aux is not None:
+        aux = aux.mean()
+        loss = loss + aux
     return ELBOTerms(
-        loss=(recon_nll + kl_weight * kl_loss) * loss_scale,
+        loss=loss * loss_scale,
         recon_nll=recon_nll,
         kl=kl_mean,
         elbo=elbo_ex.mean(),
         kl_per_dim=kl_dim_mean,
         elbo_per_example=elbo_ex,
+        aux_loss=aux,
+        perplexity=getattr(qz, "code_perplexity", None),
     )
 
 
@@ -99,11 +125,11 @@ def split_missing(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     return torch.where(nan, torch.zeros_like(x), x), ~nan
 
 
-def iwae_log_weights(model: VAE, x: torch.Tensor, k: int) -> torch.Tensor:
+def iwae_log_weights(model: VAE, x: torch.Tensor, k: int, condition: ConditionLike = None) -> torch.Tensor:
     """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) for k draws z_i ~ q(z|x). (k, B)."""
-    qz = model.encode(x)
+    qz = model.encode(x, condition)
     z = qz.rsample((k,))  # (k, B, D)
-    px = model.decode(z)  # batch shape (k, B)
+    px = model.decode(z, condition)  # batch shape (k, B)
     return px.log_prob(x) + model.prior().log_prob(z) - qz.log_prob(z)
 
 
@@ -122,12 +148,14 @@ class MeanELBO:
 
 
 @torch.inference_mode()
-def mean_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1024) -> MeanELBO:
-    """The single-sample ELBO averaged over every row of ``x``, in batches."""
+def mean_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> MeanELBO:
+    """The single-sample ELBO averaged over every row of ``x``, in batches (``condition``: the
+    rows' labels, for a conditional model)."""
     sums = torch.zeros(2, dtype=torch.float64)
     for i in range(0, x.shape[0], batch_size):
         xb, mask = split_missing(x[i : i + batch_size])
-        qz, z, px = model(xb)
+        c = None if condition is None else condition[i : i + batch_size]
+        qz, z, px = model(xb, None, c)
         kl, _ = kl_terms(qz, model.prior(), z)
         sums += torch.stack([(-observed_log_prob(px, xb, mask)).sum(), kl.sum()]).double()
     n = int(x.shape[0])

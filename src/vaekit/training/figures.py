@@ -35,7 +35,8 @@ def write_run_figures(out: Path, model: VAE, data: DataSplits, history: list[dic
         samples = model.sample(64, generator=gen)
         save_grid(samples.cpu().numpy(), out / "samples.png", nrow=8, scale=scale)
         x = data.test.x[:32]
-        recon = model.reconstruct(x.to(next(model.parameters()).device)).cpu()
+        y = data.test.y[:32] if getattr(model, "conditional", False) else None  # a conditional model's labels
+        recon = model.reconstruct(x.to(next(model.parameters()).device), condition=y).cpu()
         pairs = torch.stack([x, recon], 1).reshape(-1, *x.shape[1:])  # original, reconstruction, ...
         save_grid(pairs.numpy(), out / "reconstructions.png", nrow=16, scale=scale)
         written += [out / "samples.png", out / "reconstructions.png"]

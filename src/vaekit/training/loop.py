@@ -20,12 +20,13 @@ import torch
 import vaekit
 from vaekit.checkpoint import MODEL, SCALER, RunDir, RunInfo, atomic_write_json, save_tensors, write_config
 from vaekit.config import RunConfig, TrainConfig
-from vaekit.core import VAE, build_model, elbo
+from vaekit.core import VAE, build_model
 from vaekit.core.objectives import MeanELBO, mean_elbo, split_missing
 from vaekit.data import DataSplits, dynamic_binarize, iterate_batches, load_data
 from vaekit.errors import ConfigError, RunDirError, TrainingError
 from vaekit.training import ddp, schedules
 from vaekit.training.logs import MetricsLog
+from vaekit.training.objectives import EXTRA_TERMS, TrainObjective, make_objective
 from vaekit.training.state import Generators, Progress, load_train_state, save_train_state
 
 
@@ -41,8 +42,10 @@ class Run:
 
 
 def make_optimizer(model: torch.nn.Module, t: TrainConfig) -> torch.optim.Optimizer:
-    cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
     params = [p for p in model.parameters() if p.requires_grad]
+    if t.optimizer == "adamax":
+        return torch.optim.Adamax(params, lr=t.lr, weight_decay=t.weight_decay)
+    cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
     fused = t.fused_optimizer and all(p.device.type in ("cpu", "cuda") for p in params)
     return cls(params, lr=t.lr, weight_decay=t.weight_decay, fused=fused or None)
 
@@ -77,6 +80,7 @@ class _Epoch:
     step: int
     bad: int
     seconds: float
+    extras: dict[str, float]  # epoch means of the objective's optional terms (perplexity, tc, ...)
 
 
 def fit(cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: DataSplits | None = None) -> Run:
@@ -108,15 +112,25 @@ def fit(cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: D
     )
 
     data = data if data is not None else load_data(cfg.data)
+    cfg = _resolve_condition(cfg, data)
     model = build_model(cfg.model, data.shape).to(device)
     optimizer = make_optimizer(model, t)
+    x_train = data.train.x.to(device)
+    steps_per_epoch = max(1, math.ceil(x_train.shape[0] / t.batch_size))
+    objective = make_objective(
+        t, model, steps_per_epoch=steps_per_epoch, dataset_size=x_train.shape[0], world_size=env.world_size
+    )
     x_val = data.validation.x
     if cfg.data.binarize == "dynamic":  # validate on one fixed binarisation, as papers do
         x_val = dynamic_binarize(x_val, torch.Generator().manual_seed(cfg.data.seed + 7))
     x_val = ddp.shard(x_val, env)[0].to(device)
+    y_train = y_val = None
+    if cfg.model.conditional:  # the labels are the condition
+        y_train = data.train.y.to(device)
+        y_val = ddp.shard(data.validation.y, env)[0].to(device)
 
     if resume:
-        progress = load_train_state(out, model, optimizer, gens)
+        progress = load_train_state(out, model, optimizer, gens, objective.modules, objective.optimizers)
         if progress.finished and progress.epoch < t.epochs and progress.stop_reason == "completed":
             progress = replace(progress, finished=False, stop_reason="")  # more epochs were asked for
         if progress.finished:
@@ -132,15 +146,13 @@ def fit(cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: D
     train_model = torch.nn.parallel.DistributedDataParallel(model) if env.enabled else model
     log = MetricsLog(out, t.tensorboard, resume_epoch=progress.epoch if resume else None) if env.is_main else None
 
-    x_train = data.train.x.to(device)
-    steps_per_epoch = max(1, math.ceil(x_train.shape[0] / t.batch_size))
     bar = _progress_bar(t, steps_per_epoch * t.epochs, progress.seen_batches) if env.is_main else None
     try:
         while progress.epoch < t.epochs and not progress.finished:
-            ep = _train_epoch(cfg, train_model, optimizer, x_train, gens, progress, env, bar)
+            ep = _train_epoch(cfg, train_model, optimizer, objective, x_train, y_train, gens, progress, env, bar)
             model.eval()
             started = time.perf_counter()
-            val = _validate(model, x_val, t.eval_batch_size, env)
+            val = _validate(model, x_val, t.eval_batch_size, env, y_val)
             epoch = progress.epoch + 1
             # rank 0's clock decides time limits, so every rank stops after the same epoch
             elapsed = ddp.broadcast_float(progress.elapsed + ep.seconds + time.perf_counter() - started, env)
@@ -178,12 +190,18 @@ def fit(cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: D
                         "val_kl": val.kl,
                         "lr": optimizer.param_groups[0]["lr"],
                         "kl_weight": schedules.kl_weight(ep.seen_batches, steps_per_epoch, t.beta, t.kl_warmup_epochs),
+                        **ep.extras,
+                        **(
+                            {"capacity": schedules.capacity(ep.seen_batches, t.capacity_max, t.capacity_steps)}
+                            if t.capacity_max > 0
+                            else {}
+                        ),
                         "bad_steps": ep.bad,
                         "train_seconds": ep.seconds,  # the optimisation loop alone
                         "epoch_seconds": ep.seconds + time.perf_counter() - started,  # with validation
                     }
                 )
-                save_train_state(out, model, optimizer, gens, progress)
+                save_train_state(out, model, optimizer, gens, progress, objective.modules, objective.optimizers)
     except KeyboardInterrupt:
         raise TrainingError(
             f"interrupted; the last finished epoch is saved: continue with 'vaekit train --resume {out}'"
@@ -200,7 +218,9 @@ def _train_epoch(
     cfg: RunConfig,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
+    objective: TrainObjective,
     x_train: torch.Tensor,
+    y_train: torch.Tensor | None,
     gens: Generators,
     progress: Progress,
     env: ddp.DistEnv,
@@ -215,6 +235,10 @@ def _train_epoch(
     steps_per_epoch = max(1, math.ceil(n / t.batch_size))
     total_steps = steps_per_epoch * t.epochs
     sums = torch.zeros(3, device=x_train.device)  # loss, recon_nll, kl summed over examples
+    extra_names: list[str] | None = None  # the optional terms this objective fills, found at the first step
+    extra_sums = torch.zeros(0, device=x_train.device)
+    k = objective.samples
+    noise_shape = (vae.latent_dim,) if k is None else (k, vae.latent_dim)
     has_missing = bool(torch.isnan(x_train).any())  # once per epoch, not per step
     seen, seen_batches, step, bad, consecutive_bad = 0, progress.seen_batches, progress.step, progress.bad_steps, 0
     if t.lr_schedule == "step":
@@ -225,16 +249,18 @@ def _train_epoch(
         x = x_train[idx]  # (B, *shape), the global batch
         if cfg.data.binarize == "dynamic":
             x = dynamic_binarize(x, gens.data)
-        eps = torch.randn((x.shape[0], vae.latent_dim), generator=gens.noise).to(x.device)  # (B, D)
+        eps = torch.randn((x.shape[0], *noise_shape), generator=gens.noise).to(x.device)  # (B, D) or (B, k, D)
         x, share = ddp.shard(x, env)
         mask = None
         if has_missing:  # NaN = missing: score observed entries only (tabular data with gaps)
             x, mask = split_missing(x)
         eps = ddp.shard(eps, env)[0]
+        if k is not None:
+            eps = eps.transpose(0, 1)  # (k, B, D)
+        y = None if y_train is None else ddp.shard(y_train[idx], env)[0]  # (B,) labels: the condition
         if t.lr_schedule == "cosine":
             _set_lr(optimizer, schedules.cosine_lr(seen_batches, total_steps, t.lr, t.lr_min))
-        kl_w = schedules.kl_weight(seen_batches, steps_per_epoch, t.beta, t.kl_warmup_epochs)
-        terms = elbo(model, x, kl_weight=kl_w, free_bits=t.free_bits, eps=eps, loss_scale=share, mask=mask)
+        terms = objective(model, x, eps=eps, loss_scale=share, mask=mask, condition=y, step=seen_batches)
         optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
         finite = torch.isfinite(terms.loss)
@@ -253,23 +279,31 @@ def _train_epoch(
             continue
         consecutive_bad = 0
         optimizer.step()
+        after = objective.after_step(model)  # e.g. the discriminator's update (VAE-GAN)
         step += 1
         b = x.shape[0]
         sums += torch.stack([terms.loss.detach() / share, terms.recon_nll.detach(), terms.kl.detach()]) * b
+        if extra_names is None:
+            extra_names = [n for n in EXTRA_TERMS if getattr(terms, n) is not None] + (["disc_loss"] if after is not None else [])
+            extra_sums = torch.zeros(len(extra_names), device=x_train.device)
+        if extra_names:
+            values = [after if n == "disc_loss" else getattr(terms, n) for n in extra_names]
+            extra_sums += torch.stack([v.detach().float() for v in values]) * b
         seen += b
         if bar is not None and step % t.log_every == 0:
-            bar.set_postfix(epoch=progress.epoch + 1, loss=f"{float(terms.loss) / share:.3f}", refresh=False)
+            bar.set_postfix(epoch=progress.epoch + 1, loss=f"{float(terms.loss.detach()) / share:.3f}", refresh=False)
             bar.update(seen_batches - bar.n)
     if bar is not None:
         bar.update(seen_batches - bar.n)
-    totals = ddp.all_reduce_sum(torch.cat([sums, torch.tensor([float(seen)], device=sums.device)]), env)
-    loss, recon, kl = (totals[:3] / totals[3].clamp(min=1)).tolist()
-    return _Epoch(loss, recon, kl, seen_batches, step, bad, time.perf_counter() - started)
+    totals = ddp.all_reduce_sum(torch.cat([sums, extra_sums, torch.tensor([float(seen)], device=sums.device)]), env)
+    means = (totals[:-1] / totals[-1].clamp(min=1)).tolist()
+    extras = dict(zip(extra_names or [], means[3:]))
+    return _Epoch(means[0], means[1], means[2], seen_batches, step, bad, time.perf_counter() - started, extras)
 
 
-def _validate(model: VAE, x_val: torch.Tensor, batch_size: int, env: ddp.DistEnv) -> MeanELBO:
+def _validate(model: VAE, x_val: torch.Tensor, batch_size: int, env: ddp.DistEnv, y_val: torch.Tensor | None = None) -> MeanELBO:
     """Validation ELBO over the whole split: each rank scores its shard, the sums are reduced."""
-    local = mean_elbo(model, x_val, batch_size)
+    local = mean_elbo(model, x_val, batch_size) if y_val is None else mean_elbo(model, x_val, batch_size, y_val)
     totals = ddp.all_reduce_sum(
         torch.tensor([local.recon_nll * local.n, local.kl * local.n, float(local.n)], dtype=torch.float64), env
     )
@@ -278,9 +312,26 @@ def _validate(model: VAE, x_val: torch.Tensor, batch_size: int, env: ddp.DistEnv
     return MeanELBO(elbo=-(recon + kl), recon_nll=recon, kl=kl, n=int(totals[2]))
 
 
+def _resolve_condition(cfg: RunConfig, data: DataSplits) -> RunConfig:
+    """A conditional model's condition_dim defaults to the data's class count (saved in config.json)."""
+    m = cfg.model
+    if not m.conditional:
+        return cfg
+    if data.train.y is None:
+        raise ConfigError(
+            f"model.conditional needs labels, but {data.name!r} has none; use data with labels or drop model.conditional"
+        )
+    if m.condition_dim is not None:
+        return cfg
+    classes = data.num_classes or int(data.train.y.max()) + 1
+    return replace(cfg, model=replace(m, condition_dim=classes))
+
+
 def _resumed_config(saved: RunConfig, new: RunConfig | None) -> RunConfig:
     if new is None:
         return saved
+    if new.model.conditional and new.model.condition_dim is None:  # resolved from the data when the run began
+        new = replace(new, model=replace(new.model, condition_dim=saved.model.condition_dim))
     changed = {
         f"{section}.{k}"
         for section in ("data", "model", "train")
@@ -321,6 +372,10 @@ def _finish(out: Path, cfg: RunConfig, data: DataSplits, progress: Progress, fig
         return Run(path=out, config=cfg, model=model.eval(), history=[], progress=progress)
     run = RunDir(out)
     best = run.load_model("best")
+    if figures:
+        from vaekit.training.posthoc import fit_posthoc_parts
+
+        fit_posthoc_parts(out, best, cfg, data)
     if figures:
         from vaekit.training.figures import write_run_figures
 

@@ -42,3 +42,9 @@ def plateau_update(state: Plateau, val_elbo: float, patience: int, gamma: float,
     if bad > patience:
         return replace(state, factor=state.factor * gamma, bad_epochs=0)
     return replace(state, bad_epochs=bad)
+
+
+def capacity(step: int, c_max: float, steps: int) -> float:
+    """KL capacity C (nats) growing linearly from 0 at step 0 to ``c_max`` at ``steps``, then constant
+    (Burgess et al. 2018: loss = recon + gamma * |KL - C|)."""
+    return c_max * min(1.0, step / max(1, steps))

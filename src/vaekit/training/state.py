@@ -59,13 +59,21 @@ def save_train_state(
     optimizer: torch.optim.Optimizer,
     gens: Generators,
     progress: Progress,
+    extra_modules: dict[str, torch.nn.Module] | None = None,
+    extra_optimizers: dict[str, torch.optim.Optimizer] | None = None,
 ) -> None:
+    """``extra_modules``/``extra_optimizers``: what an objective trains beside the model (a
+    discriminator and its optimizer), saved under ``extra.<name>.`` and ``optim_<name>``."""
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
     optim_skeleton = pack_state(optimizer.state_dict(), "optim", tensors)
+    metadata = {"state": progress.to_json(), "optimizer": json.dumps(optim_skeleton)}
+    for name, module in (extra_modules or {}).items():
+        tensors.update({f"extra.{name}.{k}": v for k, v in module.state_dict().items()})
+    for name, opt in (extra_optimizers or {}).items():
+        metadata[f"optimizer.{name}"] = json.dumps(pack_state(opt.state_dict(), f"optim_{name}", tensors))
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.data"] = gens.data.get_state()
     tensors["rng.noise"] = gens.noise.get_state()
-    metadata = {"state": progress.to_json(), "optimizer": json.dumps(optim_skeleton)}
     save_tensors(Path(run_dir) / TRAIN_STATE, tensors, metadata)
 
 
@@ -74,6 +82,8 @@ def load_train_state(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     gens: Generators,
+    extra_modules: dict[str, torch.nn.Module] | None = None,
+    extra_optimizers: dict[str, torch.optim.Optimizer] | None = None,
 ) -> Progress:
     path = Path(run_dir) / TRAIN_STATE
     tensors, meta = load_tensors(path)
@@ -87,6 +97,14 @@ def load_train_state(
         optimizer.load_state_dict(optim_state)
     except (ValueError, KeyError) as e:
         raise CheckpointError(f"optimizer state in {path} does not match the model ({e})") from e
+    for name, module in (extra_modules or {}).items():
+        prefix = f"extra.{name}."
+        load_weights(module, {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, path)
+    for name, opt in (extra_optimizers or {}).items():
+        try:
+            opt.load_state_dict(unpack_state(json.loads(meta[f"optimizer.{name}"]), tensors))
+        except (KeyError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{path} has no usable state for the {name} optimizer ({e}); it cannot be resumed") from e
     torch.set_rng_state(tensors["rng.torch"])
     gens.data.set_state(tensors["rng.data"])
     gens.noise.set_state(tensors["rng.noise"])

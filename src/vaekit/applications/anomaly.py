@@ -1,0 +1,160 @@
+"""Anomaly scores and per-pixel anomaly maps from a trained VAE. Higher = more anomalous.
+
+Scores (nats per example):
+
+- ``elbo``  — the negative ELBO, -E_q[log p(x|z)] + KL(q(z|x) || p(z)); the expectation is the
+  average over ``samples`` posterior draws (KL in closed form when torch has one).
+- ``nll``   — the importance-weighted estimate of -log p(x) with ``k`` samples
+  (:func:`vaekit.evaluation.likelihood.iwae_nll`); tighter than the ELBO, k times the cost.
+- ``recon`` — the reconstruction error at the posterior mean: -log p(x | z = E_q[z])
+  (``recon_metric="nll"``), or the mean squared error between x and E[x | z] (``"mse"``).
+  Deterministic: ``samples`` does not apply.
+
+Maps: the per-element -log p(x_i | z) averaged over ``samples`` posterior draws; for images
+summed over channels, so (N, H, W); for tables (N, D). They need a likelihood that factorises
+over elements (``Independent``), which every vaekit likelihood does.
+
+Posterior draws come from one stream per example seeded by (``seed``, the example's index): the
+same settings give the same scores, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+from torch.distributions import Distribution, Independent
+
+from vaekit.applications.seeded import make_generator, per_example_draws
+from vaekit.core.objectives import kl_terms
+from vaekit.core.vae import VAE
+from vaekit.errors import ConfigError, DataError, ModelError, VaekitError
+
+ScoreKind = Literal["elbo", "nll", "recon"]
+ReconMetric = Literal["nll", "mse"]
+SCORE_KINDS: tuple[str, ...] = ("elbo", "nll", "recon")
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """How a score is computed; saved in detector.json so scoring repeats the fit exactly."""
+
+    kind: ScoreKind = "elbo"
+    samples: int = 8  # posterior draws averaged (elbo score, maps)
+    k: int = 256  # importance samples (nll score)
+    recon_metric: ReconMetric = "nll"
+    seed: int = 0
+    batch_size: int = 1024  # decoder rows per pass (examples x samples)
+
+    def check(self) -> ScoreSettings:
+        if self.kind not in SCORE_KINDS:
+            raise ConfigError(f"unknown anomaly score {self.kind!r}: use {', '.join(SCORE_KINDS)}")
+        if self.recon_metric not in ("nll", "mse"):
+            raise ConfigError(f"unknown reconstruction metric {self.recon_metric!r}: use nll or mse")
+        for name in ("samples", "k", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"anomaly score setting {name} must be at least 1, got {getattr(self, name)}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ScoreSettings:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d}).check()
+
+    def describe(self) -> str:
+        if self.kind == "nll":
+            return f"nll (importance-weighted, k={self.k})"
+        if self.kind == "recon":
+            return f"recon ({self.recon_metric} at the posterior mean)"
+        return f"elbo (negative ELBO, {self.samples} posterior samples)"
+
+
+def anomaly_scores(model: VAE, x: torch.Tensor, settings: ScoreSettings | None = None) -> torch.Tensor:
+    """(N, *S) -> (N,) float64 anomaly scores; higher = more anomalous."""
+    s = (settings or ScoreSettings()).check()
+    _check_input(model, x)
+    if s.kind == "nll":
+        return _iwae_nll(model, x, s, make_generator(s.seed))
+    out = []
+    rows = _rows(s.batch_size, s.samples if s.kind == "elbo" else 1)
+    for i in range(0, x.shape[0], rows):
+        xb = x[i : i + rows].to(_device(model))
+        out.append((_neg_elbo(model, xb, s.samples, s.seed, i) if s.kind == "elbo" else _recon(model, xb, s.recon_metric)).cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
+
+
+def anomaly_maps(model: VAE, x: torch.Tensor, samples: int = 8, seed: int = 0, batch_size: int = 1024) -> torch.Tensor:
+    """Per-element -log p(x|z) averaged over posterior draws: (N, C, H, W) -> (N, H, W), (N, D) -> (N, D)."""
+    if samples < 1:
+        raise ConfigError(f"anomaly maps need at least 1 posterior sample, got {samples}")
+    _check_input(model, x)
+    out = []
+    rows = _rows(batch_size, samples)
+    for i in range(0, x.shape[0], rows):
+        xb = x[i : i + rows].to(_device(model))
+        out.append(_map(model, xb, samples, seed, i).cpu())
+    spatial = tuple(x.shape[2:]) if x.dim() == 4 else tuple(x.shape[1:])
+    return torch.cat(out) if out else torch.empty(0, *spatial)
+
+
+# ---------------------------------------------------------------- the pieces
+
+
+@torch.inference_mode()
+def _neg_elbo(model: VAE, x: torch.Tensor, samples: int, seed: int, start: int) -> torch.Tensor:
+    qz = model.encode(x)  # batch (B,)
+    z = per_example_draws(qz, seed, start, samples)  # (S, B, D)
+    recon = -model.decode(z).log_prob(x)  # (S, B)
+    kl, _ = kl_terms(qz, model.prior(), z)  # (B,) closed form, or (S, B) Monte Carlo
+    kl = kl.mean(0) if kl.dim() == 2 else kl
+    return recon.double().mean(0) + kl.double()  # (B,)
+
+
+@torch.inference_mode()
+def _recon(model: VAE, x: torch.Tensor, metric: str) -> torch.Tensor:
+    px = model.decode(model.encode(x).mean)  # p(x | z = E_q[z]), batch (B,)
+    if metric == "mse":
+        return (px.mean - x).double().pow(2).flatten(1).mean(1)  # (B,)
+    return -px.log_prob(x).double()  # (B,)
+
+
+@torch.inference_mode()
+def _map(model: VAE, x: torch.Tensor, samples: int, seed: int, start: int) -> torch.Tensor:
+    z = per_example_draws(model.encode(x), seed, start, samples)  # (S, B, D)
+    nll = -_elementwise(model.decode(z)).log_prob(x).mean(0)  # (B, *S_data)
+    return nll.sum(1) if x.dim() == 4 else nll  # (B, H, W) summed over channels, or (B, D)
+
+
+def _elementwise(px: Distribution) -> Distribution:
+    if not isinstance(px, Independent):
+        raise ModelError(f"per-element anomaly maps need a likelihood that factorises over elements; got {type(px).__name__}")
+    return px.base_dist
+
+
+def _iwae_nll(model: VAE, x: torch.Tensor, s: ScoreSettings, g: torch.Generator) -> torch.Tensor:
+    try:
+        from vaekit.evaluation.likelihood import iwae_nll
+    except ImportError as e:  # the evaluation package is a sibling layer and may be absent in a slim build
+        raise VaekitError(f"the nll score needs vaekit.evaluation.likelihood.iwae_nll, which is not available ({e})") from e
+    # chunking is left to iwae_nll (about 8k decoder rows per pass); it does not change the numbers
+    result = iwae_nll(model, x, s.k, batch_size=None, k_chunk=None, generator=g)
+    return result.per_example.double().cpu()  # (N,)
+
+
+def _rows(batch_size: int, samples: int) -> int:
+    """Examples per batch so that samples * rows stays near batch_size decoder rows."""
+    return max(1, batch_size // max(1, samples)) if samples > 1 else batch_size
+
+
+def _device(model: VAE) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _check_input(model: VAE, x: torch.Tensor) -> None:
+    if tuple(x.shape[1:]) != tuple(model.data_shape):
+        raise ModelError(f"examples of shape {tuple(x.shape[1:])} do not fit a model of input shape {tuple(model.data_shape)}")
+    if bool(torch.isnan(x).any()):
+        raise DataError("the data has missing (NaN) entries; fill them first (vaekit inpaint) or drop those rows")

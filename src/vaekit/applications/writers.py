@@ -1,0 +1,197 @@
+"""Files that detection and restoration write. Every file is written atomically.
+
+- scores.csv: ``index,name,score,flag`` (and ``label`` when labels are known), one row per input;
+- anomaly maps: one heatmap PNG per input (named after it) on one shared colour scale, plus
+  ``maps.npy`` with every map (N, H, W) or (N, D);
+- image folders: one image per input with the input's own file name (subfolders kept);
+- CSV tables: the input CSV with its missing cells filled (see :func:`write_filled_csv`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaekit.checkpoint import atomic_write_bytes
+from vaekit.data.base import Standardizer
+from vaekit.errors import DataError
+
+_LABEL_COLUMNS = ("label", "y")  # as the csv source reads them
+
+
+def npy_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def write_scores_csv(
+    out: Path, names: Sequence[str], scores: torch.Tensor, flags: torch.Tensor, labels: np.ndarray | None = None
+) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["index", "name", "score", "flag"] + (["label"] if labels is not None else []))
+    for i, (name, s, f) in enumerate(zip(names, scores.tolist(), flags.tolist())):
+        w.writerow([i, name, f"{s:.6f}", int(f)] + ([int(labels[i])] if labels is not None else []))
+    atomic_write_bytes(Path(out), buf.getvalue().encode())
+
+
+def file_names(names: Sequence[str], suffix: str = ".png") -> list[str]:
+    """Names for per-input files: the inputs' own file names, or zero-padded indices."""
+    if names and all(n.isdigit() for n in names):
+        width = max(5, len(str(len(names) - 1)))
+        return [f"{int(n):0{width}d}{suffix}" for n in names]
+    return list(names)
+
+
+def write_maps(out_dir: Path, maps: torch.Tensor, names: Sequence[str], image: bool) -> None:
+    """``maps.npy`` (N, H, W) or (N, D) and, for images, one heatmap PNG per input."""
+    out_dir = Path(out_dir)
+    a = maps.numpy()
+    atomic_write_bytes(out_dir / "maps.npy", npy_bytes(a))
+    if not image:
+        return
+    from vaekit.viz.heatmaps import color_range, heatmap_png
+
+    vmin, vmax = color_range(a)
+    scale = max(1, math.ceil(96 / a.shape[1])) if a.shape[1] < 96 else 1
+    for name, m in zip(file_names(names), a):
+        atomic_write_bytes(out_dir / Path(name).with_suffix(".png"), heatmap_png(m, vmin, vmax, scale))
+
+
+def write_image_files(out_dir: Path, x: torch.Tensor, names: Sequence[str]) -> list[Path]:
+    """One image per input (N, C, H, W) in [0, 1], with the input's file name (format from its suffix;
+    PNG where Pillow cannot write that suffix)."""
+    from PIL import Image
+
+    out_dir = Path(out_dir)
+    written = []
+    pixels = (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()  # (N, C, H, W)
+    for name, p in zip(file_names(names), pixels):
+        im = Image.fromarray(p[0] if p.shape[0] == 1 else p.transpose(1, 2, 0))
+        path = out_dir / name
+        buf = io.BytesIO()
+        try:
+            im.save(buf, format=Image.registered_extensions()[path.suffix.lower()])
+        except (KeyError, OSError, ValueError):  # unknown or unwritable suffix, or a mode it cannot store
+            buf = io.BytesIO()
+            im.save(buf, format="PNG")
+            path = path.with_name(path.name + ".png")
+        atomic_write_bytes(path, buf.getvalue())
+        written.append(path)
+    return written
+
+
+def write_filled_csv(src: Path, out: Path, x: torch.Tensor, observed: torch.Tensor, scaler: Standardizer) -> int:
+    """Rewrite the CSV ``src`` with its missing cells filled: ``x`` (N, D) are standardised values for
+    its data rows; where ``observed`` (N, D) is False the cell gets the value in original units, every
+    other cell (observed values, the label column, the header) is copied as written. Returns the
+    number of cells filled."""
+    text = Path(src).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    header_at = next(i for i, r in enumerate(rows) if r and any(c.strip() for c in r))
+    header = [h.strip() for h in rows[header_at]]
+    label_at = {i for i, h in enumerate(header) if h.lower() in _LABEL_COLUMNS}
+    features = [i for i in range(len(header)) if i not in label_at]
+    data_rows = [i for i in range(header_at + 1, len(rows)) if rows[i] and any(c.strip() for c in rows[i])]
+    if len(data_rows) != x.shape[0] or len(features) != x.shape[1]:
+        raise DataError(
+            f"{src} has {len(data_rows)} rows x {len(features)} feature columns but the result is "
+            f"{tuple(x.shape)}; the file changed while it was being read — run again"
+        )
+    values = scaler.inverse(x.double()).numpy()  # (N, D) original units
+    missing = (~observed.bool()).numpy()
+    filled = 0
+    for r, row_at in enumerate(data_rows):
+        row = list(rows[row_at])
+        for j in np.flatnonzero(missing[r]):
+            row[features[j]] = f"{values[r, j]:.7g}"
+            filled += 1
+        rows[row_at] = row
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(r for r in rows if r and any(c.strip() for c in r))
+    atomic_write_bytes(Path(out), buf.getvalue().encode())
+    return filled
+
+
+def write_table_csv(out: Path, x: np.ndarray, columns: Sequence[str]) -> None:
+    """A fresh CSV: a header of ``columns`` and the rows of ``x`` (N, D)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(list(columns))
+    w.writerows([f"{v:.7g}" for v in row] for row in x.tolist())
+    atomic_write_bytes(Path(out), buf.getvalue().encode())
+
+
+def grid_png(images: torch.Tensor, ncol: int) -> bytes:
+    """(N, C, H, W) in [0, 1] -> PNG bytes of a grid with ``ncol`` columns, small images upscaled."""
+    from vaekit.viz.grids import make_grid, require_matplotlib
+
+    plt = require_matplotlib()
+    grid = make_grid(images.nan_to_num(0.5).clamp(0, 1).cpu().numpy(), nrow=ncol)
+    h = images.shape[-2]
+    scale = max(1, math.ceil(48 / h)) if h < 48 else 1
+    grid = grid.repeat(scale, 0).repeat(scale, 1)
+    buf = io.BytesIO()
+    if grid.shape[2] == 1:
+        plt.imsave(buf, grid[:, :, 0], cmap="gray", vmin=0.0, vmax=1.0, format="png")
+    else:
+        plt.imsave(buf, grid, format="png")
+    return buf.getvalue()
+
+
+def save_restored(
+    out: Path,
+    run,
+    ex,
+    x_new: torch.Tensor,
+    *,
+    original: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    samples: torch.Tensor | None = None,
+) -> str:
+    """Write restored inputs ``x_new`` (N, *S) where ``out`` says (its suffix was checked by the caller):
+
+    - ``.npy``: the array (tables in original units); with ``samples`` also ``<stem>_samples.npy`` (N, K, *S);
+    - ``.csv``: a csv: source with its missing cells filled (``mask``), or a fresh table (denoising);
+    - ``.png``: a grid, one row per input: original, masked input (missing = grey), result, samples;
+    - no suffix: a folder of images named like the inputs.
+
+    Returns a short note saying what was written.
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    scaler = run.scaler() if ex.kind == "tabular" else None
+
+    def units(t: torch.Tensor) -> torch.Tensor:
+        return scaler.inverse(t) if scaler is not None else t
+
+    written = [str(out)]
+    if suffix == ".csv":
+        if mask is not None:
+            write_filled_csv(ex.path, out, x_new, mask, scaler)
+        else:
+            columns = scaler.columns if scaler is not None and scaler.columns else [f"x{i}" for i in range(x_new.shape[1])]
+            write_table_csv(out, units(x_new).numpy(), columns)
+    elif suffix == ".npy":
+        atomic_write_bytes(out, npy_bytes(units(x_new).numpy()))
+    elif suffix == ".png":
+        cols = [original] + ([original.masked_fill(~mask, 0.5)] if mask is not None else []) + [x_new]
+        if samples is not None:
+            cols += list(samples.unbind(1))
+        rows = torch.stack(cols, 1)  # (N, columns, C, H, W)
+        atomic_write_bytes(out, grid_png(rows.flatten(0, 1), ncol=len(cols)))
+    else:
+        write_image_files(out, x_new, ex.names)
+        written = [f"{len(ex.names)} images in {out}"]
+    if samples is not None and suffix in (".npy", ".csv"):
+        sample_path = out.with_name(out.stem + "_samples.npy")
+        atomic_write_bytes(sample_path, npy_bytes(units(samples).numpy()))
+        written.append(str(sample_path))
+    return "wrote " + ", ".join(written)
