@@ -94,9 +94,9 @@ def main() -> None:
 
     rows: dict[str, list[float]] = {"vaekit": [], "vaekit (unfused Adam)": [], "minimal loop": []}
     for r in range(args.rounds):
-        order = [("vaekit", lambda: vaekit_epochs(data, args.epochs, 128, r)),
-                 ("minimal loop", lambda: minimal_epochs(data.train.x, args.epochs, 128, r)),
-                 ("vaekit (unfused Adam)", lambda: vaekit_epochs(data, args.epochs, 128, r, fused=False))]  # fmt: skip
+        order = [("vaekit", lambda r=r: vaekit_epochs(data, args.epochs, 128, r)),
+                 ("minimal loop", lambda r=r: minimal_epochs(data.train.x, args.epochs, 128, r)),
+                 ("vaekit (unfused Adam)", lambda r=r: vaekit_epochs(data, args.epochs, 128, r, fused=False))]  # fmt: skip
         if r % 2:
             order.reverse()
         for name, run in order:
