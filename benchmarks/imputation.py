@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
 RESULTS = ROOT / "benchmarks" / "results" / "imputation.md"
 TABLES = ("breast_cancer", "wine", "diabetes")
+MODELS: dict[str, str] = {}  # dataset -> the model that was used, for the results file
 
 
 def train(out: Path, data: dict, model: dict, train_cfg: dict):
@@ -38,14 +39,13 @@ def train(out: Path, data: dict, model: dict, train_cfg: dict):
     from vaekit.config import RunConfig
     from vaekit.training.loop import fit
 
-    if (out / "model.safetensors").is_file() and RunDir(out).train_state().get("finished"):
-        return RunDir(out), 0.0
-    t = {"batch_size": 128, "lr": 1e-3, "progress": False, "threads": 1, "tensorboard": False}
-    t.update(train_cfg)
-    cfg = RunConfig.from_dict({"data": data, "model": model, "train": t, "seed": 0})
-    start = time.time()
-    fit(cfg, out, resume=(out / "config.json").exists())
-    return RunDir(out), time.time() - start
+    if not ((out / "model.safetensors").is_file() and RunDir(out).train_state().get("finished")):
+        t = {"batch_size": 128, "lr": 1e-3, "progress": False, "threads": 1, "tensorboard": False}
+        t.update(train_cfg)
+        cfg = RunConfig.from_dict({"data": data, "model": model, "train": t, "seed": 0})
+        fit(cfg, out, resume=(out / "config.json").exists())
+    run = RunDir(out)
+    return run, float(run.train_state().get("elapsed") or 0.0)
 
 
 def vaekit_fills(model, x, mask, steps: int) -> dict[str, tuple[torch.Tensor, float]]:
@@ -75,7 +75,8 @@ def mnist(runs: Path, n_test: int, epochs: int, steps: int) -> list[tuple[str, f
     data = {"source": "mnist", "data_dir": str(MNIST), "download": False}
     model_cfg = {"arch": "mlp", "hidden": [512, 256], "latent_dim": 32, "likelihood": "bernoulli"}
     run, secs = train(runs / "mnist_mlp", data, model_cfg, {"epochs": epochs})
-    print(f"mnist model: {epochs} epochs ({secs:.0f} s training)")
+    MODELS["mnist"] = f"MLP 784-512-256-32, Bernoulli, {epochs} epochs ({secs:.0f} s on one thread)"
+    print(f"mnist model: {MODELS['mnist']}")
     model = run.load_model()
     splits = load_data(run.config.data)
     x = splits.test.x[:n_test]  # (N, 1, 28, 28)
@@ -123,7 +124,8 @@ def table(runs: Path, name: str, epochs: int, steps: int, seeds: int = 5) -> lis
     data = {"source": f"csv:{path}"}
     model_cfg = {"arch": "mlp", "hidden": [64, 64], "latent_dim": max(2, d // 3), "likelihood": "gaussian-learned"}
     run, secs = train(runs / f"{name}_mlp", data, model_cfg, {"epochs": epochs, "batch_size": 32, "lr": 1e-3})
-    print(f"{name}: {d} columns, {epochs} epochs ({secs:.0f} s training)")
+    MODELS[name] = f"MLP {d}-64-64-{model_cfg['latent_dim']}, learned-scale Gaussian, {epochs} epochs ({secs:.0f} s)"
+    print(f"{name}: {MODELS[name]}")
     model = run.load_model()
     splits = load_data(run.config.data)
     x, train_x = splits.test.x, splits.train.x.numpy()  # standardised with the training split's scaler
@@ -169,19 +171,20 @@ def main() -> None:
     if MNIST.is_dir() and not args.no_mnist:
         rows = mnist(runs, args.n_test, args.epochs, args.steps)
         title = f"MNIST, bottom half missing (first {args.n_test} test images; MSE over missing pixels ± standard error)"
-        sections.append((title, rows))
+        sections.append((title, MODELS["mnist"], rows))
     for name in [t for t in args.tables.split(",") if t]:
         rows = table(runs, name, args.table_epochs, args.steps)
-        sections.append((f"{name}: 20% of test entries missing at random (MSE in standardised units, mean of 5 masks)", rows))
+        title = f"{name}: 20% of test entries missing at random (MSE in standardised units, mean of 5 masks)"
+        sections.append((title, MODELS[name], rows))
     lines = [
         "# Imputation",
         "",
         f"`python benchmarks/imputation.py --n-test {args.n_test} --epochs {args.epochs} --steps {args.steps}`",
         "",
     ]
-    for title, rows in sections:
-        print(f"\n{title}\n{'method':45s} {'MSE':>9s} {'seconds':>8s}")
-        lines += [f"## {title}", "", "| method | MSE | seconds |", "| --- | ---: | ---: |"]
+    for title, model, rows in sections:
+        print(f"\n{title}\nmodel: {model}\n{'method':45s} {'MSE':>9s} {'seconds':>8s}")
+        lines += [f"## {title}", "", f"Model: {model}.", "", "| method | MSE | seconds |", "| --- | ---: | ---: |"]
         for name, mse, secs in rows:
             print(f"{name:45s} {mse:9.5f} {secs:8.1f}")
             lines.append(f"| {name} | {mse:.5f} | {secs:.1f} |")

@@ -45,6 +45,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "mlp-l8": ({**MLP, "latent_dim": 8, "likelihood": "bernoulli"}, MLP_TRAIN),
     "mlp-gauss": ({**MLP, "latent_dim": 16, "likelihood": "gaussian", "scale": 0.1}, MLP_TRAIN),
     "mlp-gauss-l8": ({**MLP, "latent_dim": 8, "likelihood": "gaussian", "scale": 0.1}, MLP_TRAIN),
+    "mlp-gauss-l32": ({**MLP, "latent_dim": 32, "likelihood": "gaussian", "scale": 0.1}, MLP_TRAIN),
+    "mlp-gauss-s05": ({**MLP, "latent_dim": 16, "likelihood": "gaussian", "scale": 0.05}, MLP_TRAIN),
     "conv": (
         {"arch": "conv", "channels": [32, 64], "latent_dim": 16, "likelihood": "bernoulli"},
         {"epochs": 20, "batch_size": 64, "lr": 1e-3},

@@ -203,6 +203,8 @@ def test_impute_checks_its_arguments(digits_run):
     m = torch.ones_like(x, dtype=torch.bool)
     with pytest.raises(DataError, match="mask has shape"):
         impute(model, x, m[:, :, :4])
+    with pytest.raises(DataError, match="NaN"):
+        impute(model, x.masked_fill(torch.rand_like(x) < 0.1, float("nan")), m)
     with pytest.raises(ConfigError, match="burn-in"):
         impute(model, x, m, steps=10, burn_in=10)
     with pytest.raises(ConfigError, match="at most"):

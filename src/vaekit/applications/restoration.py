@@ -115,6 +115,8 @@ def impute(
     if tuple(x.shape[1:]) != tuple(model.data_shape):
         raise DataError(f"examples of shape {tuple(x.shape[1:])} do not fit a model of input shape {tuple(model.data_shape)}")
     mask = mask.bool()
+    if bool((torch.isnan(x) & mask).any()):
+        raise DataError("some entries marked observed are NaN; mark them missing (mask 0) or give their values")
     g = generator if generator is not None else make_generator(0)
     per_chain = -(-samples // chains)  # samples are spread over the chains: sample j from chain j % chains
     keep = tuple(torch.linspace(burn_in, steps - 1, per_chain).round().long().tolist()) if samples else ()

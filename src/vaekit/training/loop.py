@@ -4,8 +4,12 @@ One epoch = index slices of the in-memory training tensor; the step does no host
 the one finite-loss check it needs (free on CPU); progress and metrics are read every
 ``log_every`` steps. Under DistributedDataParallel every rank draws the same global batch, the
 same binarisation and the same posterior noise, and keeps its own contiguous shard, so N
-processes compute what one process computes with the same global batch. At each epoch end: validation ELBO, metrics line, best weights, training
-state — all atomic. A resumed run replays the same RNG streams and ends with the same weights.
+processes compute what one process computes with the same global batch. The loss comes from the
+objective object of ``train.objective`` (``objectives.py``), which also owns anything trained beside
+the model (a discriminator and its optimizer, saved with the training state); a conditional model
+gets the batch's labels. At each epoch end: validation ELBO, metrics line (with the objective's own
+terms: perplexity, iwae, tc, ...), best weights, training state — all atomic. A resumed run replays
+the same RNG streams and ends with the same weights.
 """
 
 from __future__ import annotations
