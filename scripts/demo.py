@@ -25,7 +25,7 @@ def pick_config() -> tuple[Path, list[str]]:
         print("demo: training on scikit-learn's digits instead (apt-get install dataset-fashion-mnist for the full demo)")
         return ROOT / "configs" / "digits_mlp.toml", ['model.arch="conv"', "model.channels=[32, 64]"]
     print("demo: training a conv VAE on Fashion-MNIST (found locally)")
-    return ROOT / "configs" / "fashion_mnist_conv.toml", ["train.max_time=150"]
+    return ROOT / "configs" / "fashion_mnist_conv.toml", ["train.max_time=120", "data.limit=30000"]
 
 
 if __name__ == "__main__":
