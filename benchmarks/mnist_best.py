@@ -36,8 +36,8 @@ PUBLISHED = [
     ("IWAE k=50, 2 stochastic layers (Burda et al. 2015; 3,280 passes on a GPU)", "82.90"),
 ]
 SHARED_NOTE = (
-    "The machine's 2 cores were shared with other engineers' benchmarks and test runs during these "
-    "measurements (load average 5-10 at times), so every time here is pessimistic and noisy."
+    "The machine's 2 cores are shared with other engineers' benchmarks and tests, so these times are "
+    "pessimistic and depend on the load while they ran."
 )
 
 
