@@ -89,3 +89,24 @@ def test_fit_sampler_cli_then_draw(tmp_path):
     run = RunDir(tmp_path / "r")
     x = cmd.draw_samples(ns, run, run.load_model())
     assert x.shape == (6, 1, 8, 8)
+
+
+def test_sample_command_draws_from_the_fitted_mixture(tmp_path):
+    import numpy as np
+
+    from vaekit.cli import main
+    from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from vaekit.training.loop import fit
+
+    cfg = RunConfig(
+        data=DataConfig(source="digits", limit=200),
+        model=ModelConfig(latent_dim=2, hidden=(16,)),
+        train=TrainConfig(epochs=1, progress=False, tensorboard=False, threads=1),
+    )
+    fit(cfg, tmp_path / "r")
+    assert main(["sample", str(tmp_path / "r"), "--sampler", "gmm", "--out", str(tmp_path / "s.npy")]) == 1  # not fitted yet
+    assert main(["fit-sampler", str(tmp_path / "r"), "--components", "3"]) == 0
+    assert main(["sample", str(tmp_path / "r"), "--sampler", "gmm", "-n", "6", "--out", str(tmp_path / "g.npy")]) == 0
+    assert main(["sample", str(tmp_path / "r"), "-n", "6", "--out", str(tmp_path / "p.npy")]) == 0
+    g, p = np.load(tmp_path / "g.npy"), np.load(tmp_path / "p.npy")
+    assert g.shape == p.shape == (6, 1, 8, 8) and not np.array_equal(g, p)

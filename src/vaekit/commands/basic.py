@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from vaekit.commands.samplers import add_sampler_argument, draw_samples
 from vaekit.errors import ConfigError
 
 
@@ -19,6 +20,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--draw", action="store_true", help="draw x ~ p(x|z) instead of its mean")
     p.add_argument("--which", choices=["best", "last"], default="best")
     p.add_argument("--label", type=int, help="conditional models: the class to draw (default: cycle through all)")
+    add_sampler_argument(p)
     p.set_defaults(handler=_sample)
 
 
@@ -41,8 +43,7 @@ def _sample(args: argparse.Namespace) -> int:
         if not 0 <= args.label < classes:
             raise ConfigError(f"--label {args.label} is not a class of this model: use 0..{classes - 1}")
         condition = torch.full((args.n,), args.label, dtype=torch.long)
-    gen = torch.Generator().manual_seed(args.seed)
-    x = model.sample(args.n, temperature=args.temperature, generator=gen, mean=not args.draw, condition=condition)
+    x = draw_samples(args, run, model, condition)
     write_output(x, Path(args.out), run)
     print(f"wrote {args.n} samples to {args.out}")
     return 0

@@ -48,7 +48,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="where dataset files live (else $VAEKIT_DATA, system dirs, cache)")
     p.add_argument("--binarize", choices=["none", "dynamic", "static"])
     p.add_argument("--limit", type=int, help="use only the first N training examples")
-    p.add_argument("--model", choices=["mlp", "conv"])
+    p.add_argument("--model", choices=["mlp", "conv", "resnet"])
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--likelihood", choices=["bernoulli", "gaussian", "gaussian-learned", "laplace", "dlogistic"])
     p.add_argument("--epochs", type=int)
