@@ -54,6 +54,18 @@ def test_info_text_and_json(run_dir, capsys):
     assert "model.safetensors" in info["files"]
 
 
+def test_info_shows_every_layer_of_a_stacked_latent(tmp_path, capsys):
+    out = tmp_path / "stacked"
+    argv = ["train", *TINY, "--epochs", "1", "--set", "model.latent_dims=[5, 2]", "--set", "model.latent_hidden=[8]"]
+    assert main([*argv, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    assert "latent [5, 2] (7 in all)" in capsys.readouterr().out  # not the unused model.latent_dim (3)
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["latent_dim"] == 7 and info["config"]["model"]["latent_dims"] == [5, 2]
+
+
 @pytest.mark.parametrize(
     "argv,needle",
     [

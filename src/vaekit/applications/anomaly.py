@@ -15,7 +15,8 @@ summed over channels, so (N, H, W); for tables (N, D). They need a likelihood th
 over elements (``Independent``), which every vaekit likelihood does.
 
 Posterior draws come from one stream per example seeded by (``seed``, the example's index): the
-same settings give the same scores, whatever the batch size.
+same settings give the same scores, whatever the batch size. A conditional model is scored given
+each example's label (``condition``): -log p(x | label) and its bounds.
 """
 
 from __future__ import annotations
@@ -72,30 +73,36 @@ class ScoreSettings:
         return f"elbo (negative ELBO, {self.samples} posterior samples)"
 
 
-def anomaly_scores(model: VAE, x: torch.Tensor, settings: ScoreSettings | None = None) -> torch.Tensor:
-    """(N, *S) -> (N,) float64 anomaly scores; higher = more anomalous."""
+def anomaly_scores(
+    model: VAE, x: torch.Tensor, settings: ScoreSettings | None = None, condition: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(N, *S) -> (N,) float64 anomaly scores; higher = more anomalous. ``condition`` (N,) holds
+    each row's label for a conditional model."""
     s = (settings or ScoreSettings()).check()
-    _check_input(model, x)
+    _check_input(model, x, condition)
     if s.kind == "nll":
-        return _iwae_nll(model, x, s, make_generator(s.seed))
+        return _iwae_nll(model, x, s, make_generator(s.seed), condition)
     out = []
     rows = _rows(s.batch_size, s.samples if s.kind == "elbo" else 1)
     for i in range(0, x.shape[0], rows):
-        xb = x[i : i + rows].to(_device(model))
-        out.append((_neg_elbo(model, xb, s.samples, s.seed, i) if s.kind == "elbo" else _recon(model, xb, s.recon_metric)).cpu())
+        xb, cb = x[i : i + rows].to(_device(model)), _rows_of(condition, i, rows, model)
+        score = _neg_elbo(model, xb, s.samples, s.seed, i, cb) if s.kind == "elbo" else _recon(model, xb, s.recon_metric, cb)
+        out.append(score.cpu())
     return torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
 
 
-def anomaly_maps(model: VAE, x: torch.Tensor, samples: int = 8, seed: int = 0, batch_size: int = 1024) -> torch.Tensor:
+def anomaly_maps(
+    model: VAE, x: torch.Tensor, samples: int = 8, seed: int = 0, batch_size: int = 1024, condition: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-element -log p(x|z) averaged over posterior draws: (N, C, H, W) -> (N, H, W), (N, D) -> (N, D)."""
     if samples < 1:
         raise ConfigError(f"anomaly maps need at least 1 posterior sample, got {samples}")
-    _check_input(model, x)
+    _check_input(model, x, condition)
     out = []
     rows = _rows(batch_size, samples)
     for i in range(0, x.shape[0], rows):
         xb = x[i : i + rows].to(_device(model))
-        out.append(_map(model, xb, samples, seed, i).cpu())
+        out.append(_map(model, xb, samples, seed, i, _rows_of(condition, i, rows, model)).cpu())
     spatial = tuple(x.shape[2:]) if x.dim() == 4 else tuple(x.shape[1:])
     return torch.cat(out) if out else torch.empty(0, *spatial)
 
@@ -104,27 +111,27 @@ def anomaly_maps(model: VAE, x: torch.Tensor, samples: int = 8, seed: int = 0, b
 
 
 @torch.inference_mode()
-def _neg_elbo(model: VAE, x: torch.Tensor, samples: int, seed: int, start: int) -> torch.Tensor:
-    qz = model.encode(x)  # batch (B,)
+def _neg_elbo(model: VAE, x: torch.Tensor, samples: int, seed: int, start: int, c: torch.Tensor | None) -> torch.Tensor:
+    qz = model.encode(x, c)  # batch (B,)
     z = per_example_draws(qz, seed, start, samples)  # (S, B, D)
-    recon = -model.decode(z).log_prob(x)  # (S, B)
+    recon = -model.decode(z, c).log_prob(x)  # (S, B)
     kl, _ = kl_terms(qz, model.prior(), z)  # (B,) closed form, or (S, B) Monte Carlo
     kl = kl.mean(0) if kl.dim() == 2 else kl
     return recon.double().mean(0) + kl.double()  # (B,)
 
 
 @torch.inference_mode()
-def _recon(model: VAE, x: torch.Tensor, metric: str) -> torch.Tensor:
-    px = model.decode(model.encode(x).mean)  # p(x | z = E_q[z]), batch (B,)
+def _recon(model: VAE, x: torch.Tensor, metric: str, c: torch.Tensor | None) -> torch.Tensor:
+    px = model.decode(model.encode(x, c).mean, c)  # p(x | z = E_q[z]), batch (B,)
     if metric == "mse":
         return (px.mean - x).double().pow(2).flatten(1).mean(1)  # (B,)
     return -px.log_prob(x).double()  # (B,)
 
 
 @torch.inference_mode()
-def _map(model: VAE, x: torch.Tensor, samples: int, seed: int, start: int) -> torch.Tensor:
-    z = per_example_draws(model.encode(x), seed, start, samples)  # (S, B, D)
-    nll = -_elementwise(model.decode(z)).log_prob(x).mean(0)  # (B, *S_data)
+def _map(model: VAE, x: torch.Tensor, samples: int, seed: int, start: int, c: torch.Tensor | None) -> torch.Tensor:
+    z = per_example_draws(model.encode(x, c), seed, start, samples)  # (S, B, D)
+    nll = -_elementwise(model.decode(z, c)).log_prob(x).mean(0)  # (B, *S_data)
     return nll.sum(1) if x.dim() == 4 else nll  # (B, H, W) summed over channels, or (B, D)
 
 
@@ -134,13 +141,13 @@ def _elementwise(px: Distribution) -> Distribution:
     return px.base_dist
 
 
-def _iwae_nll(model: VAE, x: torch.Tensor, s: ScoreSettings, g: torch.Generator) -> torch.Tensor:
+def _iwae_nll(model: VAE, x: torch.Tensor, s: ScoreSettings, g: torch.Generator, c: torch.Tensor | None) -> torch.Tensor:
     try:
         from vaekit.evaluation.likelihood import iwae_nll
     except ImportError as e:  # the evaluation package is a sibling layer and may be absent in a slim build
         raise VaekitError(f"the nll score needs vaekit.evaluation.likelihood.iwae_nll, which is not available ({e})") from e
     # chunking is left to iwae_nll (about 8k decoder rows per pass); it does not change the numbers
-    result = iwae_nll(model, x, s.k, batch_size=None, k_chunk=None, generator=g)
+    result = iwae_nll(model, x, s.k, batch_size=None, k_chunk=None, generator=g, condition=c)
     return result.per_example.double().cpu()  # (N,)
 
 
@@ -153,8 +160,16 @@ def _device(model: VAE) -> torch.device:
     return next(model.parameters()).device
 
 
-def _check_input(model: VAE, x: torch.Tensor) -> None:
+def _rows_of(condition: torch.Tensor | None, start: int, rows: int, model: VAE) -> torch.Tensor | None:
+    return None if condition is None else condition[start : start + rows].to(_device(model))
+
+
+def _check_input(model: VAE, x: torch.Tensor, condition: torch.Tensor | None) -> None:
     if tuple(x.shape[1:]) != tuple(model.data_shape):
         raise ModelError(f"examples of shape {tuple(x.shape[1:])} do not fit a model of input shape {tuple(model.data_shape)}")
+    if model.conditional and condition is None:
+        raise ModelError("this model is conditional: pass condition= (each example's label, (N,)) to score p(x | label)")
+    if condition is not None and len(condition) != len(x):
+        raise ModelError(f"{len(condition)} labels (condition) for {len(x)} examples; give one per example")
     if bool(torch.isnan(x).any()):
         raise DataError("the data has missing (NaN) entries; fill them first (vaekit inpaint) or drop those rows")

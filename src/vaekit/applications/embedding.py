@@ -42,11 +42,18 @@ class Embedding:
 
 
 def latents(
-    model: VAE, x: torch.Tensor, *, sample: bool = False, batch_size: int = 1024, generator: torch.Generator | None = None
+    model: VAE,
+    x: torch.Tensor,
+    *,
+    sample: bool = False,
+    batch_size: int = 1024,
+    generator: torch.Generator | None = None,
+    condition: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Latent codes of every row of ``x`` (N, *data_shape) -> (N, D): the posterior means, or with
-    ``sample=True`` one reparameterised draw mean + stddev * eps per example (eps from ``generator``)."""
-    stats = posterior_stats(model, x, batch_size=batch_size)
+    ``sample=True`` one reparameterised draw mean + stddev * eps per example (eps from ``generator``).
+    ``condition`` (N,) holds the rows' labels for a conditional model (q(z | x, label))."""
+    stats = posterior_stats(model, x, batch_size=batch_size, condition=condition)
     if not sample:
         return stats.mean  # (N, D)
     eps = torch.randn(stats.mean.shape, generator=generator, dtype=stats.mean.dtype)  # (N, D)
@@ -126,15 +133,17 @@ def embed(
     seed: int = 0,
     batch_size: int = 1024,
     class_names: tuple[str, ...] = (),
+    condition: torch.Tensor | None = None,
 ) -> Embedding:
-    """Encode ``x`` (N, *data_shape) and project the codes to 2-D; labels ``y`` (N,) ride along."""
+    """Encode ``x`` (N, *data_shape) and project the codes to 2-D; labels ``y`` (N,) ride along.
+    A conditional model encodes q(z | x, label) with ``condition`` (N,), usually ``y`` itself."""
     if y is not None and len(y) != len(x):
         raise ConfigError(f"{len(y)} labels for {len(x)} examples")
     if len(x) == 0:
         raise ConfigError("there are no examples to embed: the split is empty")
     method = resolve_method(method, model.latent_dim)  # fail before the (possibly long) encoding
     gen = torch.Generator().manual_seed(seed)
-    z = latents(model, x, sample=sample, batch_size=batch_size, generator=gen).numpy()  # (N, D)
+    z = latents(model, x, sample=sample, batch_size=batch_size, generator=gen, condition=condition).numpy()  # (N, D)
     labels = None if y is None else y.cpu().numpy().astype(np.int64)
     return Embedding(z, project_2d(z, method, seed=seed), labels, sample, tuple(class_names))
 

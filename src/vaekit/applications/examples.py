@@ -1,7 +1,7 @@
 """Inputs to score or restore, with a name per example.
 
 A split of any source (``train``/``validation``/``test``) comes through
-:func:`vaekit.applications.inputs.load_run_data`, named by index. ``split="all"`` — the default
+:func:`vaekit.runs.load_run_data`, named by index. ``split="all"`` — the default
 for ``folder:``, ``csv:`` and ``npz:`` sources — reads every example of the file or folder in
 its own order (folders in sorted file order), named by file path relative to the folder, with
 the run's preprocessing (image size and channels, static binarisation, the run's scaler).
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaekit.applications.inputs import load_run_data
 from vaekit.checkpoint import RunDir
 from vaekit.errors import ConfigError, DataError
+from vaekit.runs import load_run_data
 
 PATH_SOURCES = ("folder", "csv", "npz")
 SPLITS = ("train", "validation", "test", "all")

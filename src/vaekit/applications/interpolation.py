@@ -8,6 +8,10 @@ Traversal fixes a base code and sweeps one latent dimension at a time over ``pri
 v * prior stddev`` for v in [-span, span], the other dimensions staying at the base. Dimensions
 are ranked by their average KL(q(z_d|x) || p(z_d)) on data: a dimension the encoder ignores has
 KL near 0 and decodes to the same picture all along its row, so informative ones come first.
+
+A conditional model encodes each end given its own label; along the path the condition vector
+moves linearly from one end's (one-hot) label to the other's, with z. A traversal decodes every
+cell given one label.
 """
 
 from __future__ import annotations
@@ -80,15 +84,30 @@ class Interpolation:
 
 
 def interpolate(
-    model: VAE, x0: torch.Tensor, x1: torch.Tensor, steps: int = 10, mode: str = "lerp", batch_size: int = 1024
+    model: VAE,
+    x0: torch.Tensor,
+    x1: torch.Tensor,
+    steps: int = 10,
+    mode: str = "lerp",
+    batch_size: int = 1024,
+    condition0: torch.Tensor | None = None,
+    condition1: torch.Tensor | None = None,
 ) -> Interpolation:
-    """Decode paths between the posterior means of x0[i] and x1[i]; x0, x1 (P, *data_shape)."""
+    """Decode paths between the posterior means of x0[i] and x1[i]; x0, x1 (P, *data_shape).
+    A conditional model needs the ends' labels ``condition0``, ``condition1`` (P,)."""
     if x0.shape != x1.shape:
         raise ConfigError(f"the two ends differ in shape: {tuple(x0.shape)} vs {tuple(x1.shape)}")
-    z0 = posterior_stats(model, x0, batch_size).mean  # (P, D)
-    z1 = posterior_stats(model, x1, batch_size).mean
+    if model.conditional and (condition0 is None or condition1 is None):
+        raise ModelError("this model is conditional: pass condition0= and condition1= (the labels of both ends, (P,))")
+    z0 = posterior_stats(model, x0, batch_size, condition0).mean  # (P, D)
+    z1 = posterior_stats(model, x1, batch_size, condition1).mean
     z = latent_path(z0, z1, steps, mode)  # (P, S, D)
-    x = decode_mean(model, z.reshape(-1, model.latent_dim), batch_size)  # (P*S, *data_shape)
+    c = None
+    if model.conditional:
+        n = x0.shape[0]
+        c0, c1 = model.condition(condition0, n).cpu(), model.condition(condition1, n).cpu()  # (P, C) one-hot or covariates
+        c = lerp(c0, c1, torch.linspace(0.0, 1.0, steps)).reshape(n * steps, -1)  # (P*S, C) label moves with z
+    x = decode_mean(model, z.reshape(-1, model.latent_dim), batch_size, c)  # (P*S, *data_shape)
     return Interpolation(z, x.reshape(*z.shape[:2], *x.shape[1:]))
 
 
@@ -107,15 +126,17 @@ def choose_pairs(n: int, pairs: int, generator: torch.Generator | None = None) -
 
 
 @torch.inference_mode()
-def kl_per_dim(model: VAE, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Average KL(q(z_d|x) || p(z_d)) of each latent dimension over the rows of x: (D,) nats."""
+def kl_per_dim(model: VAE, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> torch.Tensor:
+    """Average KL(q(z_d|x) || p(z_d)) of each latent dimension over the rows of x: (D,) nats
+    (``condition``: the rows' labels, for a conditional model)."""
     if x.shape[0] == 0:
         raise ConfigError("no examples to measure the per-dimension KL on")
     device = next(model.parameters()).device
     pz = model.prior()
     total = torch.zeros(model.latent_dim, dtype=torch.float64)
     for i in range(0, x.shape[0], batch_size):
-        qz = model.encode(x[i : i + batch_size].to(device))
+        c = None if condition is None else condition[i : i + batch_size].to(device)
+        qz = model.encode(x[i : i + batch_size].to(device), c)
         _, per_dim = kl_terms(qz, pz, qz.mean)  # (B, D) in closed form
         if per_dim is None:
             raise ModelError("ranking dimensions by KL needs a posterior and prior that factorise over dimensions")
@@ -162,9 +183,11 @@ def traverse(
     span: float = 3.0,
     steps: int = 9,
     batch_size: int = 1024,
+    condition: int | torch.Tensor | None = None,
 ) -> Traversal:
     """Row r sets dimension dims[r] to prior mean + v * prior stddev for ``steps`` values v evenly
-    spaced over [-span, span], with the other dimensions at ``z_base`` (D,) (zero by default)."""
+    spaced over [-span, span], with the other dimensions at ``z_base`` (D,) (zero by default).
+    A conditional model decodes every cell given one ``condition`` (a label)."""
     d = model.latent_dim
     if steps < 2:
         raise ConfigError(f"a traversal needs at least 2 steps, got {steps}")
@@ -180,5 +203,10 @@ def traverse(
     z = base.expand(len(dims), steps, d).clone()  # (R, S, D)
     rows = torch.arange(len(dims))
     z[rows, :, index] = loc[index, None] + values[None, :] * scale[index, None]  # (R, S)
-    x = decode_mean(model, z.reshape(-1, d), batch_size)  # (R*S, *data_shape)
+    c = None
+    if model.conditional:
+        if condition is None:
+            raise ModelError("this model is conditional: pass condition= (the label every cell is decoded with)")
+        c = model.condition(condition, len(dims) * steps).cpu()  # (R*S, C)
+    x = decode_mean(model, z.reshape(-1, d), batch_size, c)  # (R*S, *data_shape)
     return Traversal(x.reshape(len(dims), steps, *x.shape[1:]), list(dims), kl[index].float(), values)

@@ -21,12 +21,12 @@ TARGET_ACCEPT = 0.75
 
 
 def _observed_log_joint(
-    model: VAE, z: torch.Tensor, x: torch.Tensor, m: torch.Tensor
+    model: VAE, z: torch.Tensor, x: torch.Tensor, m: torch.Tensor, c: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """log p(x_obs | z) + log p(z), its gradient in z, and E[x | z]: (B,), (B, D), (B, *S)."""
     with torch.enable_grad():
         z = z.detach().requires_grad_(True)
-        px = model.decode(z)  # batch (B,)
+        px = model.decode(z, c)  # batch (B,); c: the rows' labels for a conditional model
         per_element = torch.where(m, px.base_dist.log_prob(x), torch.zeros_like(x))  # (B, *S) missing -> 0
         log_joint = per_element.flatten(1).sum(1) + model.prior().log_prob(z)  # (B,)
         (grad,) = torch.autograd.grad(log_joint.sum(), z)
@@ -45,12 +45,13 @@ def hmc_chain(
     draw_samples: bool,
     leapfrog: int,
     g: torch.Generator,
+    condition: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Run B chains from ``z`` (B, D): (estimate (B, *S), kept completions (B, K, *S) | None, acceptance (B,))."""
     b, device = x.shape[0], x.device
     x = torch.where(m, x, torch.zeros_like(x))  # missing entries are never scored; keep them finite
     step = torch.full((b, 1), 0.1, device=device)  # (B, 1) leapfrog step size per chain
-    log_joint, grad, mean = _observed_log_joint(model, z, x, m)
+    log_joint, grad, mean = _observed_log_joint(model, z, x, m, condition)
     total = torch.zeros_like(x, dtype=torch.float64)  # (B, *S) running sum of E[x | z_t]
     kept: list[torch.Tensor] = []
     accepted = torch.zeros(b, dtype=torch.float64)
@@ -59,7 +60,7 @@ def hmc_chain(
         z_new, p = z, p0 + 0.5 * step * grad
         for i in range(leapfrog):
             z_new = z_new + step * p
-            lj_new, g_new, mean_new = _observed_log_joint(model, z_new, x, m)
+            lj_new, g_new, mean_new = _observed_log_joint(model, z_new, x, m, condition)
             p = p + (step if i < leapfrog - 1 else 0.5 * step) * g_new
         # log of [p(x_obs, z') exp(-|p'|^2 / 2)] / [p(x_obs, z) exp(-|p0|^2 / 2)]; NaN (a divergence) rejects
         log_ratio = torch.nan_to_num(lj_new - 0.5 * p.pow(2).sum(1) - log_joint + 0.5 * p0.pow(2).sum(1), nan=-torch.inf)
@@ -76,6 +77,6 @@ def hmc_chain(
             total += mean.double()
         if t in keep:
             with torch.no_grad():
-                kept.append(torch.where(m, x, draw(model.decode(z), g) if draw_samples else mean))
+                kept.append(torch.where(m, x, draw(model.decode(z, condition), g) if draw_samples else mean))
     estimate = (total / (steps - burn_in)).to(x.dtype)
     return estimate, (torch.stack(kept, 1) if kept else None), accepted / steps

@@ -30,7 +30,8 @@ decoded means E[x_miss | z_t] over the chain's states after burn-in (Rao-Blackwe
 than averaging draws). ``samples=K`` also returns K completions taken at states spread evenly
 over that part of the chain: the decoded mean at each (one plausible completion), or a draw
 x_miss ~ p(x_miss|z_t) with ``draw_samples=True``. Observed entries are copied from the input
-bit for bit.
+bit for bit. A conditional model restores each input given its label (``condition``): every
+p(x|z), q(z|x) above is then p(x|z, label), q(z|x, label).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from vaekit.applications.latent_hmc import hmc_chain
 from vaekit.applications.seeded import draw, make_generator
 from vaekit.core.inference import decode_mean, posterior_stats
 from vaekit.core.vae import VAE
-from vaekit.errors import ConfigError, DataError
+from vaekit.errors import ConfigError, DataError, ModelError
 
 Method = Literal["mwg", "pseudo-gibbs", "hmc"]
 METHODS: tuple[str, ...] = ("mwg", "pseudo-gibbs", "hmc")
@@ -86,6 +87,7 @@ def impute(
     fill: Literal["sample", "mean"] = "sample",
     generator: torch.Generator | None = None,
     batch_size: int = 512,
+    condition: torch.Tensor | None = None,
 ) -> Imputation:
     """Fill the entries of ``x`` (N, *S) where ``mask`` (N, *S; True/1 = observed) is False.
 
@@ -94,8 +96,9 @@ def impute(
     pseudo-Gibbs), then ``steps`` steps of ``method``, of which the first ``burn_in`` (default
     steps // 4) are dropped; the estimate averages the rest over all chains. ``fill`` is how
     pseudo-Gibbs refills x_miss (MwG must draw); ``leapfrog`` is the number of leapfrog steps per
-    HMC step. Missing entries of ``x`` may hold anything, NaN included. The model should be in
-    eval mode (``vaekit.load`` returns one).
+    HMC step. Missing entries of ``x`` may hold anything, NaN included. ``condition`` (N,) holds
+    each row's label for a conditional model. The model should be in eval mode (``vaekit.load``
+    returns one).
     """
     if method not in METHODS:
         raise ConfigError(f"unknown imputation method {method!r}: use {' or '.join(METHODS)}")
@@ -114,6 +117,7 @@ def impute(
         raise DataError(f"the mask has shape {tuple(mask.shape)} but the data has shape {tuple(x.shape)}; they must match")
     if tuple(x.shape[1:]) != tuple(model.data_shape):
         raise DataError(f"examples of shape {tuple(x.shape[1:])} do not fit a model of input shape {tuple(model.data_shape)}")
+    _check_condition(model, x, condition)
     mask = mask.bool()
     if bool((torch.isnan(x) & mask).any()):
         raise DataError("some entries marked observed are NaN; mark them missing (mask 0) or give their values")
@@ -128,7 +132,8 @@ def impute(
         xb, mb = x[i : i + rows].to(device), mask[i : i + rows].to(device)  # (B, *S)
         b = xb.shape[0]
         rep = (chains,) + (1,) * (x.dim() - 1)
-        est, ks, rate = _chain(model, xb.repeat(rep), mb.repeat(rep), spec, g)  # chain c of example j at row c*B + j
+        cb = None if condition is None else condition[i : i + rows].to(device).repeat(chains, *([1] * (condition.dim() - 1)))
+        est, ks, rate = _chain(model, xb.repeat(rep), mb.repeat(rep), spec, g, cb)  # chain c of example j at row c*B + j
         means.append(torch.where(mb, xb, est.reshape(chains, b, *xb.shape[1:]).mean(0)).cpu())  # (B, *S)
         if ks is not None:  # (C*B, K', *S) -> (B, K' * C, *S): chains interleaved, the first `samples` kept
             data_dims = range(3, 3 + x.dim() - 1)
@@ -146,31 +151,32 @@ def impute(
 
 @torch.no_grad()
 def _chain(
-    model: VAE, x: torch.Tensor, m: torch.Tensor, spec: _Chain, g: torch.Generator
+    model: VAE, x: torch.Tensor, m: torch.Tensor, spec: _Chain, g: torch.Generator, c: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """One batch of chains: (estimate (B, *S), kept completions (B, K, *S) | None, acceptance rate (B,) | None)."""
+    """One batch of chains: (estimate (B, *S), kept completions (B, K, *S) | None, acceptance rate (B,) | None);
+    ``c`` (B,) the rows' labels for a conditional model."""
     b = x.shape[0]
     pz = model.prior()
     x_hat = torch.where(m, x, torch.zeros_like(x))  # (B, *S) missing entries start at 0
-    z = draw(model.encode(x_hat), g)  # (B, D)
-    x_hat = torch.where(m, x, draw(model.decode(z), g))  # a consistent start: x_miss ~ p(x_miss | z)
+    z = draw(model.encode(x_hat, c), g)  # (B, D)
+    x_hat = torch.where(m, x, draw(model.decode(z, c), g))  # a consistent start: x_miss ~ p(x_miss | z)
     for _ in range(spec.warmup):  # pseudo-Gibbs: fast moves towards the data, not kept
-        z = draw(model.encode(x_hat), g)
-        x_hat = torch.where(m, x, draw(model.decode(z), g))
+        z = draw(model.encode(x_hat, c), g)
+        x_hat = torch.where(m, x, draw(model.decode(z, c), g))
     if spec.method == "hmc":
         return hmc_chain(
             model, x, m, z, steps=spec.steps, burn_in=spec.burn_in, keep=spec.keep, draw_samples=spec.draw_samples,
-            leapfrog=spec.leapfrog, g=g,
+            leapfrog=spec.leapfrog, g=g, condition=c,
         )  # fmt: skip
     total = torch.zeros_like(x_hat, dtype=torch.float64)  # (B, *S) running sum of E[x | z_t]
     kept: list[torch.Tensor] = []
     accepted = torch.zeros(b, dtype=torch.float64)
     for t in range(spec.steps):
-        qz = model.encode(x_hat)  # q(z | x̂): batch (B,)
+        qz = model.encode(x_hat, c)  # q(z | x̂): batch (B,)
         z_new = draw(qz, g)  # (B, D)
         if spec.method == "mwg":
             zz = torch.stack([z, z_new])  # (2, B, D) current, proposed
-            px2 = model.decode(zz)  # batch (2, B)
+            px2 = model.decode(zz, c)  # batch (2, B)
             log_w = px2.log_prob(x_hat) + pz.log_prob(zz) - qz.log_prob(zz)  # (2, B) log p(x̂|z)p(z)/q(z|x̂)
             log_u = torch.rand(b, generator=g).log().to(x.device)  # (B,)
             accept = log_u < (log_w[1] - log_w[0])  # (B,) MH test of the ratio in the module docstring
@@ -182,7 +188,7 @@ def _chain(
             x_draw = torch.where(sel, both[1], both[0])  # (B, *S) x ~ p(x | z_t)
         else:  # pseudo-Gibbs: take the proposal
             z = z_new
-            px = model.decode(z)
+            px = model.decode(z, c)
             mean = px.mean  # (B, *S)
             x_draw = draw(px, g) if spec.fill == "sample" else mean
         x_hat = torch.where(m, x, x_draw)  # observed entries never move
@@ -196,9 +202,18 @@ def _chain(
     return estimate, samples, rate
 
 
-def denoise(model: VAE, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """The mean of p(x | z) at the posterior mean of q(z | x): (N, *S) -> (N, *S)."""
+def denoise(model: VAE, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean of p(x | z) at the posterior mean of q(z | x): (N, *S) -> (N, *S); ``condition``
+    (N,) the rows' labels for a conditional model."""
     if tuple(x.shape[1:]) != tuple(model.data_shape):
         raise DataError(f"examples of shape {tuple(x.shape[1:])} do not fit a model of input shape {tuple(model.data_shape)}")
-    z = posterior_stats(model, x, batch_size).mean  # (N, D)
-    return decode_mean(model, z, batch_size)
+    _check_condition(model, x, condition)
+    z = posterior_stats(model, x, batch_size, condition).mean  # (N, D)
+    return decode_mean(model, z, batch_size, condition)
+
+
+def _check_condition(model: VAE, x: torch.Tensor, condition: torch.Tensor | None) -> None:
+    if model.conditional and condition is None:
+        raise ModelError("this model is conditional: pass condition= (each input's label, (N,)) to restore it given its label")
+    if condition is not None and len(condition) != len(x):
+        raise ModelError(f"{len(condition)} labels (condition) for {len(x)} inputs; give one per input")

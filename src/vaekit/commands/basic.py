@@ -63,13 +63,16 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
 def _reconstruct(args: argparse.Namespace) -> int:
     import torch
 
-    from vaekit.applications.inputs import load_run_data
     from vaekit.checkpoint import RunDir
+    from vaekit.runs import condition_for, load_run_data
 
     run = RunDir(args.run_dir)
     model = run.load_model()
-    x = load_run_data(run, args.data, args.data_dir).split(args.split).x[: args.n]
-    recon = model.reconstruct(x)
+    data = load_run_data(run, args.data, args.data_dir)
+    split = data.split(args.split)
+    x = split.x[: args.n]
+    y = None if split.y is None else split.y[: args.n]
+    recon = model.reconstruct(x, condition=condition_for(model, y, f"the {args.split} split of {data.name!r}"))
     pairs = torch.stack([x, recon], 1)  # (N, 2, *shape)
     out = Path(args.out)
     if out.suffix == ".npy":
@@ -132,6 +135,7 @@ def _info(args: argparse.Namespace) -> int:
         "bad_steps": state.get("bad_steps", 0),
         "train_seconds": state.get("elapsed"),
         "parameters": n_params,
+        "latent_dim": model.latent_dim,  # the whole latent: the sum over stacked layers (model.latent_dims)
         "files": files,
         "last_metrics": history[-1] if history else None,
     }
@@ -141,7 +145,9 @@ def _info(args: argparse.Namespace) -> int:
     c = run.config
     print(f"run        {run.path}")
     print(f"data       {c.data.source}  shape {tuple(run.info.data_shape)}  binarize={c.data.binarize}")
-    print(f"model      {c.model.arch}  latent {c.model.latent_dim}  likelihood {c.model.likelihood}  {n_params:,} parameters")
+    print(
+        f"model      {c.model.arch}  {_latent_text(c.model, model.latent_dim)}  likelihood {c.model.likelihood}  {n_params:,} parameters"
+    )
     print(
         f"train      {info['epochs']}/{c.train.epochs} epochs  {'finished: ' + info['stop_reason'] if info['finished'] else 'not finished (resume with vaekit train --resume)'}"
     )
@@ -151,6 +157,13 @@ def _info(args: argparse.Namespace) -> int:
         print(f"time       {info['train_seconds']:.1f} s training, {info['bad_steps']} NaN/Inf steps skipped")
     print("files      " + ", ".join(f"{k} ({v / 1024:.0f} KiB)" for k, v in files.items()))
     return 0
+
+
+def _latent_text(m, total: int) -> str:
+    """``latent 16``, or for stacked layers (model.latent_dims, which override latent_dim) ``latent [100, 50] (150 in all)``."""
+    if m.latent_dims:
+        return f"latent {list(m.latent_dims)} ({total} in all)"
+    return f"latent {m.latent_dim}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -71,7 +71,8 @@ def _detect_fit(args: argparse.Namespace) -> int:
     source = args.data or run.config.data.source
     split = args.split or ("all" if is_path_source(source) else "validation")
     ex = load_examples(run, source, split, args.data_dir, keep_run_classes=True).head(args.n)
-    scores = anomaly_scores(run.load_model(), ex.x, settings)
+    model = run.load_model()
+    scores = anomaly_scores(model, ex.x, settings, condition=_condition(model, ex))
     classes = run.config.data.classes if source == run.config.data.source and split != "all" else None
     data = {**ex.describe(), "classes": list(classes) if classes else None}
     det = fit_detector(
@@ -108,19 +109,27 @@ def _detect_score(args: argparse.Namespace) -> int:
     labels = _labels(args, run, ex)
     model = run.load_model()
     settings = dataclasses.replace(det.settings, batch_size=args.batch_size)  # speed only: draws are per example
-    scores = anomaly_scores(model, ex.x, settings)
+    cond = _condition(model, ex)
+    scores = anomaly_scores(model, ex.x, settings, condition=cond)
     flags = det.flag(scores)
     write_scores_csv(out, ex.names, scores, flags, labels)
     print(
         f"scored {len(ex)} inputs of {ex.source} ({ex.split}): {int(flags.sum())} flagged above {det.threshold:.4f}; wrote {out}"
     )
     if args.maps:
-        maps = anomaly_maps(model, ex.x, settings.samples, settings.seed, settings.batch_size)
+        maps = anomaly_maps(model, ex.x, settings.samples, settings.seed, settings.batch_size, condition=cond)
         write_maps(Path(args.maps), maps, ex.names, image=ex.kind == "image")
         print(f"wrote {len(ex)} anomaly maps to {args.maps}")
     if labels is not None:
         _report_metrics(args, out, labels, scores.numpy(), np.asarray(flags.numpy(), dtype=int))
     return 0
+
+
+def _condition(model, ex):
+    """The inputs' labels when the model is conditional (it scores and restores x given its label)."""
+    from vaekit.runs import condition_for
+
+    return condition_for(model, ex.y, f"{ex.source} ({ex.split})")
 
 
 def _labels(args: argparse.Namespace, run, ex):
@@ -245,10 +254,12 @@ def _inpaint(args: argparse.Namespace) -> int:
             "--out .csv rewrites a csv: source with its gaps filled; pass --data csv:FILE (split all), or write .npy"
         )
     mask = resolve_mask(args.mask, ex.x, make_generator(args.seed))
+    model = run.load_model()
     res = impute(
-        run.load_model(), ex.x, mask, method=args.method, steps=args.steps, burn_in=args.burn_in,
+        model, ex.x, mask, method=args.method, steps=args.steps, burn_in=args.burn_in,
         warmup=args.warmup, chains=args.chains, leapfrog=args.leapfrog, samples=args.samples,
         draw_samples=args.draw, generator=make_generator(args.seed + 1), batch_size=args.batch_size,
+        condition=_condition(model, ex),
     )  # fmt: skip
     note = save_restored(out, run, ex, res.x, original=ex.x, mask=mask, samples=res.samples)
     missing = int((~mask).sum())
@@ -274,7 +285,8 @@ def _denoise(args: argparse.Namespace) -> int:
     ex = load_examples(run, args.data, args.split, args.data_dir).head(args.n)
     if bool(ex.x.isnan().any()):
         raise DataError("the data has missing (NaN) entries; fill them with vaekit inpaint first")
-    clean = denoise(run.load_model(), ex.x, batch_size=args.batch_size)
+    model = run.load_model()
+    clean = denoise(model, ex.x, batch_size=args.batch_size, condition=_condition(model, ex))
     note = save_restored(out, run, ex, clean, original=ex.x)
     print(f"denoised {len(ex)} inputs; {note}")
     return 0

@@ -53,8 +53,8 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 
 def _embed(args: argparse.Namespace) -> int:
     from vaekit.applications.embedding import embed, resolve_method, save_embedding
-    from vaekit.applications.inputs import load_run_data
     from vaekit.checkpoint import RunDir
+    from vaekit.runs import condition_for, load_run_data
 
     out = _check_suffix(args.out, (".npz",), "--out")
     plot = _check_suffix(args.plot, (".png",), "--plot")
@@ -68,9 +68,11 @@ def _embed(args: argparse.Namespace) -> int:
     x = split.x[: args.limit]  # (N, *shape)
     y = None if split.y is None else split.y[: args.limit]
     names = data.class_names or (run.info.class_names if args.data is None else ())
+    cond = condition_for(model, y, f"the {args.split} split of {data.name!r}")  # q(z | x, label)
     emb = embed(
-        model, x, y, method=args.method, sample=args.sample, seed=args.seed, batch_size=args.batch_size, class_names=names
-    )
+        model, x, y, method=args.method, sample=args.sample, seed=args.seed, batch_size=args.batch_size,
+        class_names=names, condition=cond,
+    )  # fmt: skip
     save_embedding(emb, out)
     n, d = emb.z.shape
     what = "draws" if args.sample else "means"
@@ -103,9 +105,9 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
 def _interpolate(args: argparse.Namespace) -> int:
     import torch
 
-    from vaekit.applications.inputs import load_run_data
     from vaekit.applications.interpolation import MODES, choose_pairs, interpolate
     from vaekit.checkpoint import RunDir
+    from vaekit.runs import condition_for, load_run_data
 
     out = _check_suffix(args.out, (".png", ".npy"), "--out")
     gif = _check_suffix(args.gif, (".gif",), "--gif")
@@ -118,9 +120,12 @@ def _interpolate(args: argparse.Namespace) -> int:
     run = RunDir(args.run_dir)
     _need_images(run, out, gif)
     model = run.load_model()
-    x = load_run_data(run, args.data, args.data_dir).split(args.split).x
+    data = load_run_data(run, args.data, args.data_dir)
+    x = data.split(args.split).x
+    y = condition_for(model, data.split(args.split).y, f"the {args.split} split of {data.name!r}")  # labels, if needed
     idx = choose_pairs(x.shape[0], args.pairs, torch.Generator().manual_seed(args.seed))  # (P, 2)
-    result = interpolate(model, x[idx[:, 0]], x[idx[:, 1]], args.steps, args.mode)
+    c0, c1 = (None, None) if y is None else (y[idx[:, 0]], y[idx[:, 1]])
+    result = interpolate(model, x[idx[:, 0]], x[idx[:, 1]], args.steps, args.mode, condition0=c0, condition1=c1)
     _write_rows(result.x, out, run)
     pairs = ", ".join(f"{a}-{b}" for a, b in idx.tolist())
     print(f"wrote {args.pairs} {args.mode} interpolations of {args.steps} steps to {out} ({args.split} examples {pairs})")
@@ -155,15 +160,16 @@ def _add_traverse(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--steps", type=int, default=9, help="values per dimension (odd: the middle one is the prior mean)")
     p.add_argument("--index", type=int, help="base code: the posterior mean of this example of --data/--split")
+    p.add_argument("--label", type=int, help="conditional models: the class to decode with (default: --index's label, else 0)")
     p.add_argument("--out", default="traversal.png", help=".png grid (image runs) or .npy (dims, steps, ...)")
     p.set_defaults(handler=_traverse)
 
 
 def _traverse(args: argparse.Namespace) -> int:
-    from vaekit.applications.inputs import load_run_data
     from vaekit.applications.interpolation import kl_per_dim, parse_dims, rank_dims, traverse
     from vaekit.checkpoint import RunDir
     from vaekit.core.inference import posterior_stats
+    from vaekit.runs import condition_for, load_run_data
 
     out = _check_suffix(args.out, (".png", ".npy"), "--out")
     if args.data is not None and args.index is None:
@@ -171,21 +177,34 @@ def _traverse(args: argparse.Namespace) -> int:
     run = RunDir(args.run_dir)
     _need_images(run, out, None)
     model = run.load_model()
+    conditional = bool(getattr(model, "conditional", False))
+    if args.label is not None and not conditional:
+        raise ConfigError(f"--label needs a conditional model; {run.path} was trained without model.conditional")
     d = model.latent_dim
     picks = parse_dims(args.dims, d) if args.dims else list(range(min(10, d)))
-    base, where = None, "z = 0"
+    base, where, label = None, "z = 0", args.label
     if args.index is not None:
-        x = load_run_data(run, args.data, args.data_dir).split(args.split).x
+        data = load_run_data(run, args.data, args.data_dir)
+        x, y = data.split(args.split).x, data.split(args.split).y
         if not 0 <= args.index < x.shape[0]:
             raise ConfigError(f"--index {args.index} is out of range: the {args.split} split has {x.shape[0]} examples")
-        base = posterior_stats(model, x[args.index : args.index + 1]).mean[0]  # (D,)
+        y = condition_for(model, y, f"the {args.split} split of {data.name!r}")
+        c = None if y is None else y[args.index : args.index + 1]
+        base = posterior_stats(model, x[args.index : args.index + 1], condition=c).mean[0]  # (D,)
         where = f"{args.split} example {args.index}"
+        if conditional and label is None:
+            label = int(c[0])
+    if conditional:
+        label = 0 if label is None else label
+        if not 0 <= label < model.condition.dim:
+            raise ConfigError(f"--label {label} is not a class of this model: use 0..{model.condition.dim - 1}")
+        where += f", label {label}"
     own = load_run_data(run, None, args.data_dir if args.data is None else None)  # the run's own data
-    val = own.validation.x if len(own.validation) else own.train.x
-    kl = kl_per_dim(model, val)  # (D,)
+    val = own.validation if len(own.validation) else own.train
+    kl = kl_per_dim(model, val.x, condition=condition_for(model, val.y, f"the run's own data {own.name!r}"))  # (D,)
     by_kl = rank_dims(kl).tolist()  # rank -> dimension
     dims = [by_kl[p] for p in picks] if args.order == "kl" else picks
-    result = traverse(model, dims, kl, base, args.span, args.steps)
+    result = traverse(model, dims, kl, base, args.span, args.steps, condition=label)
     rows = [f"z[{i}]  KL {k:.2f}" for i, k in zip(result.dims, result.kl.tolist())]
     cols = ["0" if v == 0 else f"{v:+.2g}" for v in result.values.tolist()]
     _write_rows(result.x, out, run, rows, cols, f"traversal around {where} (values in prior std)")

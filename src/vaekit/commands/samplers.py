@@ -26,19 +26,18 @@ def _add_fit_sampler(sub: argparse._SubParsersAction) -> None:
 
 
 def _fit_sampler(args: argparse.Namespace) -> int:
-    from vaekit.applications.inputs import load_run_data
     from vaekit.applications.samplers import fit_gmm_sampler, save_gmm_sampler
     from vaekit.checkpoint import RunDir
+    from vaekit.runs import condition_for, load_run_data
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     run = RunDir(args.run_dir)
     model = run.load_model()
-    split = load_run_data(run, args.data, args.data_dir).split(args.split)
+    data = load_run_data(run, args.data, args.data_dir)
+    split = data.split(args.split)
     x, y = split.x[: args.limit], (split.y[: args.limit] if split.y is not None else None)
-    condition = y if getattr(model, "conditional", False) else None
-    if getattr(model, "conditional", False) and y is None:
-        raise ConfigError("this model is conditional: fit the sampler on data with labels")
+    condition = condition_for(model, y, f"the {args.split} split of {data.name!r}")
     sampler = fit_gmm_sampler(model, x, args.components, covariance=args.covariance, seed=args.seed, condition=condition)
     path = save_gmm_sampler(run.path, sampler)
     print(f"fitted a {sampler.components}-component {args.covariance} mixture on {sampler.fitted_on} latent codes; wrote {path}")

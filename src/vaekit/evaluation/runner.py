@@ -32,6 +32,7 @@ from vaekit.evaluation.probe import linear_probe
 from vaekit.evaluation.reconstruction import reconstruction_metrics
 from vaekit.evaluation.report import EVAL_FILE, DataInfo, EvalReport, write_eval_json
 from vaekit.evaluation.sample_quality import FeatureExtractor, sample_quality
+from vaekit.runs import condition_for, load_run_data
 
 METRICS = ("nll", "elbo", "recon", "active-units", "mi", "fd", "probe")
 DEFAULT_METRICS = ("nll", "elbo", "recon", "active-units", "mi")
@@ -116,12 +117,7 @@ def evaluate(
     x, binarization = _binarize(part.x, binarize_seed)
     n = int(x.shape[0])
     conditional = bool(getattr(model, "conditional", False))
-    cond = part.y if conditional else None  # a conditional model scores p(x | label)
-    if conditional and cond is None:
-        raise DataError(
-            f"this model is conditional (trained with labels) and {data.name} has no labels for the {split} split; "
-            "evaluate it on labelled data (e.g. --data mnist)"
-        )
+    cond = condition_for(model, part.y, f"the {split} split of {data.name!r}")  # a conditional model scores p(x | label)
     extractor: FeatureExtractor | None = None
     extractor_info: dict[str, Any] = {}
     if "fd" in names:
@@ -240,8 +236,6 @@ def evaluate_run(
     examples). ``options`` go to :func:`evaluate`. Dynamically binarised runs are scored on a fixed
     binarisation seeded by ``binarize_seed`` (default: the run's data.seed + 7, the seed training
     used for its validation split)."""
-    from vaekit.applications.inputs import load_run_data
-
     run = RunDir(run_dir)
     if not (run.path / MODEL).is_file():
         raise RunDirError(

@@ -1,0 +1,74 @@
+"""New data for a trained run: loaded the way the run's own data was, checked against it, and the
+condition a conditional model needs from it.
+
+This sits below ``evaluation`` and ``applications`` (both read run data through it) and imports
+only ``checkpoint``, ``data`` and ``errors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from vaekit.checkpoint import RunDir
+from vaekit.data import DataSplits, Split, load_data
+from vaekit.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["condition_for", "load_run_data"]
+
+
+def load_run_data(run: RunDir, source: str | None = None, data_dir: str | None = None) -> DataSplits:
+    """The run's data source (or ``source``) with the run's preprocessing.
+
+    Split seed, image size, channels and binarisation come from the run's config; a tabular
+    source is re-standardised with the run's saved scaler, never a refitted one. The shape must
+    match the model's input, else a DataError says what the model expects.
+    """
+    cfg = run.config.data
+    changes: dict = {"limit": None}
+    if source is not None:
+        changes["source"] = source
+        changes["classes"] = None  # the run may be one-class; new data is scored whole
+    if data_dir is not None:
+        changes["data_dir"] = data_dir
+    if run.info.data_kind == "image" and source is not None and source.startswith("folder:"):
+        # new folders are brought to the model's input: its size and its channel count
+        changes["image_size"] = tuple(run.info.data_shape[1:])
+        changes["channels"] = "rgb" if run.info.data_shape[0] == 3 else "grayscale"
+    data = load_data(dataclasses.replace(cfg, **changes))
+    if tuple(data.shape) != tuple(run.info.data_shape):
+        raise DataError(
+            f"data {data.name!r} has examples of shape {tuple(data.shape)}, but the model in {run.path} "
+            f"was trained on shape {tuple(run.info.data_shape)}; pass data of the model's size"
+        )
+    scaler = run.scaler()
+    if scaler is not None and data.scaler is not None and data.scaler != scaler:
+        data = _rescale(data, scaler)
+    return data
+
+
+def _rescale(data: DataSplits, scaler) -> DataSplits:
+    """Undo the freshly fitted standardisation and apply the run's own."""
+
+    def fix(s: Split) -> Split:
+        return Split(scaler.transform(data.scaler.inverse(s.x)), s.y)
+
+    return dataclasses.replace(data, train=fix(data.train), validation=fix(data.validation), test=fix(data.test), scaler=scaler)
+
+
+def condition_for(model: torch.nn.Module, y: torch.Tensor | None, what: str) -> torch.Tensor | None:
+    """The condition ``model`` needs for examples labelled ``y`` (N,): the labels themselves for a
+    conditional model (it scores and encodes p(x | label)), None for any other model. ``what``
+    names the examples in the error raised when a conditional model meets unlabelled data."""
+    if not getattr(model, "conditional", False):
+        return None
+    if y is None:
+        raise DataError(
+            f"this model is conditional (trained with model.conditional = true: labels go to its encoder and "
+            f"decoder) and {what} has no labels; use labelled data with the run's classes (e.g. the run's own "
+            "source, without --data), or train an unconditional model for unlabelled inputs"
+        )
+    return y
