@@ -15,18 +15,15 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from vaekit.core.objectives import elbo  # noqa: E402
-from vaekit.errors import ConfigError, VaekitError  # noqa: E402
+from vaekit.errors import ConfigError, DataError, VaekitError  # noqa: E402
 from vaekit.sklearn import VAEOutlierDetector, VAETransformer, elbo_scores  # noqa: E402
 
 TINY = dict(hidden=(8,), epochs=2, batch_size=32)
 
 
 @pytest.fixture(autouse=True)
-def fast_fits(monkeypatch):
-    """One torch thread (tiny models on a busy 2-core machine run several times faster), and no
-    curves.png: every fit draws one into a directory deleted right after, and it is most of a
-    tiny fit's time; these tests are about the estimators."""
-    monkeypatch.setattr("vaekit.training.figures.write_run_figures", lambda *a, **k: [])
+def fast_fits():
+    """One torch thread: tiny models on a busy 2-core machine run several times faster."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -173,3 +170,77 @@ def test_feature_names_from_a_dataframe():
     vae = VAETransformer(**TINY).fit(X)
     assert list(vae.feature_names_in_) == list("abcdef")
     assert vae.transform(X).shape == (40, 2)
+
+
+def test_fit_draws_no_figures(monkeypatch):
+    """The estimators' training run lives in a directory deleted right after: drawing curves.png
+    into it would be most of a tiny fit's time."""
+
+    def refuse(*a, **k):
+        raise AssertionError("an estimator's fit drew figures")
+
+    monkeypatch.setattr("vaekit.training.figures.write_run_figures", refuse)
+    VAETransformer(**TINY).fit(low_rank_table(40))
+    VAEOutlierDetector(latent_dim=2, **TINY).fit(low_rank_table(40))
+
+
+def digits(n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X[:n] / 16.0, y[:n]
+
+
+def test_conditional_transformer_reads_the_labels_everywhere():
+    X, y = digits()
+    labels = np.array(list("abcdefghij"))[y]  # any label values: classes_ maps them to the condition
+    vae = VAETransformer(latent_dim=2, hidden=(32,), epochs=5, lr=3e-3, conditional=True).fit(X, labels)
+    assert list(vae.classes_) == list("abcdefghij") and vae.model_.conditional
+    x = torch.from_numpy(vae.scaler_.transform(torch.from_numpy(X)).numpy())
+    c, c_wrong = torch.from_numpy(y), torch.from_numpy((y + 1) % 10)
+    with torch.no_grad():
+        np.testing.assert_allclose(vae.transform(X, labels), vae.model_.encode(x, c).mean.numpy())
+        assert not np.allclose(vae.transform(X, labels), vae.model_.encode(x, c_wrong).mean.numpy(), atol=1e-4)
+    right = elbo_scores(vae.model_, x, 16, 0, condition=c)
+    other = elbo_scores(vae.model_, x, 16, 0, condition=c_wrong)
+    assert vae.score(X, labels) == pytest.approx(float(right.mean()))
+    d = right - other  # paired: the same noise, right minus wrong labels
+    assert d.mean() > 4 * d.std() / len(d) ** 0.5  # the true labels explain the digits better
+    Z = vae.fit_transform(X, labels)
+    assert Z.shape == (300, 2)
+    back = vae.inverse_transform(Z[:3], labels[:3])
+    with torch.no_grad():
+        mean = vae.model_.decode(torch.from_numpy(Z[:3]), c[:3]).mean
+    np.testing.assert_allclose(back, vae.scaler_.inverse(mean).numpy())
+    again = pickle.loads(pickle.dumps(vae))
+    np.testing.assert_array_equal(again.transform(X, labels), vae.transform(X, labels))
+
+
+def test_conditional_estimators_without_labels_say_so():
+    X, y = digits(120)
+    with pytest.raises(DataError, match=r"fit\(X, y\)") as e:
+        VAETransformer(**TINY, conditional=True).fit(X)
+    assert isinstance(e.value, ValueError)
+    vae = VAETransformer(**TINY, conditional=True).fit(X, y)
+    for call in (lambda: vae.transform(X), lambda: vae.score(X), lambda: vae.inverse_transform(np.zeros((2, 2)))):
+        with pytest.raises(DataError, match="conditional=True.*pass them"):
+            call()
+    with pytest.raises(DataError, match=r"labels \[11\] were not seen in fit"):
+        vae.transform(X[:2], [11, 3])
+    with pytest.raises(ValueError, match="conditional must be True or False"):
+        VAETransformer(**TINY, conditional="yes").fit(X, y)
+    det = VAEOutlierDetector(latent_dim=2, **TINY, conditional=True).fit(X, y)
+    with pytest.raises(DataError, match=r"score_samples\(X, y\)"):
+        det.predict(X)
+
+
+@pytest.mark.parametrize("score_method", ["elbo", "nll"])
+def test_conditional_outlier_detector_scores_x_given_its_label(score_method):
+    X, y = digits()
+    det = VAEOutlierDetector(latent_dim=2, hidden=(32,), epochs=5, lr=3e-3, contamination=0.1, score_method=score_method,
+                             k=20, conditional=True).fit(X, y)  # fmt: skip
+    right, other = det.score_samples(X, y), det.score_samples(X, (y + 1) % 10)
+    d = right - other
+    assert d.mean() > 4 * d.std() / len(d) ** 0.5  # a digit under a wrong label looks more anomalous
+    assert abs(np.mean(det.predict(X, y) == -1) - 0.1) <= 1.5 / 300  # offset_ was fitted with the labels
+    np.testing.assert_array_equal(det.fit_predict(X, y), det.predict(X, y))

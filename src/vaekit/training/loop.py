@@ -87,11 +87,15 @@ class _Epoch:
     extras: dict[str, float]  # epoch means of the objective's optional terms (perplexity, tc, ...)
 
 
-def fit(cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: DataSplits | None = None) -> Run:
+def fit(
+    cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: DataSplits | None = None, figures: bool = True
+) -> Run:
     """Train ``cfg`` into run directory ``out``, or continue the run there (``resume=True``; ``cfg``
     None keeps the saved config, else it may differ only in the RESUMABLE train settings).
 
-    Under torchrun (or ``--devices N``) every rank calls this; rank 0 alone writes the run.
+    Under torchrun (or ``--devices N``) every rank calls this; rank 0 alone writes the run. ``figures=False`` skips the
+    PNG figures at the end (curves, samples, reconstructions), e.g. for the scikit-learn estimators'
+    throwaway runs; post-training fits (a VQ code prior) still run.
     """
     out = Path(out)
     env = ddp.env_from_environment()
@@ -138,7 +142,7 @@ def fit(cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: D
         if progress.finished and progress.epoch < t.epochs and progress.stop_reason == "completed":
             progress = replace(progress, finished=False, stop_reason="")  # more epochs were asked for
         if progress.finished:
-            return _finish(out, cfg, data, progress, figures=False, env=env, model=model)
+            return _finish(out, cfg, data, progress, posthoc=False, figures=False, env=env, model=model)
     else:
         if env.is_main:
             out.mkdir(parents=True, exist_ok=True)
@@ -215,7 +219,7 @@ def fit(cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: D
             bar.close()
         if log is not None:
             log.close()
-    return _finish(out, cfg, data, progress, figures=True, env=env, model=model)
+    return _finish(out, cfg, data, progress, posthoc=True, figures=figures, env=env, model=model)
 
 
 def _train_epoch(
@@ -371,12 +375,12 @@ def _progress_bar(t: TrainConfig, total: int, done: int):
     return tqdm(total=total, initial=done, unit="step", dynamic_ncols=True, leave=True)
 
 
-def _finish(out: Path, cfg: RunConfig, data: DataSplits, progress: Progress, figures: bool, env: ddp.DistEnv, model: VAE) -> Run:
+def _finish(out: Path, cfg: RunConfig, data: DataSplits, progress: Progress, posthoc: bool, figures: bool, env: ddp.DistEnv, model: VAE) -> Run:
     if not env.is_main:  # other ranks hold the last weights in memory and write nothing
         return Run(path=out, config=cfg, model=model.eval(), history=[], progress=progress)
     run = RunDir(out)
     best = run.load_model("best")
-    if figures:
+    if posthoc:
         from vaekit.training.posthoc import fit_posthoc_parts
 
         fit_posthoc_parts(out, best, cfg, data)
