@@ -9,6 +9,10 @@ Scores (nats per example):
 - ``recon`` — the reconstruction error at the posterior mean: -log p(x | z = E_q[z])
   (``recon_metric="nll"``), or the mean squared error between x and E[x | z] (``"mse"``).
   Deterministic: ``samples`` does not apply.
+- ``latent`` — -log g(E_q[z|x]): the density of the posterior mean under a Gaussian mixture g
+  (``components``) fitted to the posterior means of normal data by :func:`fit_latent_score`
+  (``vaekit detect fit`` does it); the fitted mixture is kept in the settings (``latent``).
+  It flags inputs that reconstruct well but whose codes are unlike normal codes.
 
 Maps: the per-element -log p(x_i | z) averaged over ``samples`` posterior draws; for images
 summed over channels, so (N, H, W); for tables (N, D). They need a likelihood that factorises
@@ -21,7 +25,7 @@ each example's label (``condition``): -log p(x | label) and its bounds.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import torch
@@ -32,9 +36,9 @@ from vaekit.core.objectives import kl_terms
 from vaekit.core.vae import VAE
 from vaekit.errors import ConfigError, DataError, ModelError, VaekitError
 
-ScoreKind = Literal["elbo", "nll", "recon"]
+ScoreKind = Literal["elbo", "nll", "recon", "latent"]
 ReconMetric = Literal["nll", "mse"]
-SCORE_KINDS: tuple[str, ...] = ("elbo", "nll", "recon")
+SCORE_KINDS: tuple[str, ...] = ("elbo", "nll", "recon", "latent")
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,15 @@ class ScoreSettings:
     recon_metric: ReconMetric = "nll"
     seed: int = 0
     batch_size: int = 1024  # decoder rows per pass (examples x samples)
+    components: int = 10  # Gaussian mixture components of the latent density (latent score)
+    latent: dict | None = None  # the fitted latent density (latent score), set by fit_latent_score
 
     def check(self) -> ScoreSettings:
         if self.kind not in SCORE_KINDS:
             raise ConfigError(f"unknown anomaly score {self.kind!r}: use {', '.join(SCORE_KINDS)}")
         if self.recon_metric not in ("nll", "mse"):
             raise ConfigError(f"unknown reconstruction metric {self.recon_metric!r}: use nll or mse")
-        for name in ("samples", "k", "batch_size"):
+        for name in ("samples", "k", "batch_size", "components"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"anomaly score setting {name} must be at least 1, got {getattr(self, name)}")
         return self
@@ -70,6 +76,9 @@ class ScoreSettings:
             return f"nll (importance-weighted, k={self.k})"
         if self.kind == "recon":
             return f"recon ({self.recon_metric} at the posterior mean)"
+        if self.kind == "latent":
+            k = len(self.latent["weights"]) if self.latent else self.components
+            return f"latent (-log density of the posterior mean, {k}-component Gaussian mixture)"
         return f"elbo (negative ELBO, {self.samples} posterior samples)"
 
 
@@ -82,6 +91,8 @@ def anomaly_scores(
     _check_input(model, x, condition)
     if s.kind == "nll":
         return _iwae_nll(model, x, s, make_generator(s.seed), condition)
+    if s.kind == "latent":
+        return _latent(model, x, s, condition)
     out = []
     rows = _rows(s.batch_size, s.samples if s.kind == "elbo" else 1)
     for i in range(0, x.shape[0], rows):
@@ -107,7 +118,34 @@ def anomaly_maps(
     return torch.cat(out) if out else torch.empty(0, *spatial)
 
 
+def fit_latent_score(
+    model: VAE, x: torch.Tensor, settings: ScoreSettings, condition: torch.Tensor | None = None
+) -> ScoreSettings:
+    """``settings`` with the latent density fitted to the posterior means of normal examples x (N, *S).
+
+    Other score kinds are returned unchanged, so callers can apply it to any settings."""
+    s = settings.check()
+    if s.kind != "latent":
+        return s
+    from vaekit.applications.latent_density import LatentGMM, posterior_means
+
+    _check_input(model, x, condition)
+    gmm = LatentGMM.fit(posterior_means(model, x, s.batch_size, condition), s.components, s.seed)
+    return replace(s, latent=gmm.to_dict())
+
+
 # ---------------------------------------------------------------- the pieces
+
+
+def _latent(model: VAE, x: torch.Tensor, s: ScoreSettings, condition: torch.Tensor | None) -> torch.Tensor:
+    from vaekit.applications.latent_density import LatentGMM, posterior_means
+
+    if s.latent is None:
+        raise ConfigError(
+            "the latent score needs a latent density fitted on normal data first: "
+            "vaekit detect fit RUN_DIR --score latent (or fit_latent_score(model, x_normal, settings))"
+        )
+    return LatentGMM.from_dict(s.latent).neg_log_density(posterior_means(model, x, s.batch_size, condition))
 
 
 @torch.inference_mode()

@@ -33,10 +33,16 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     f = actions.add_parser("fit", help="fit a threshold on normal data; writes RUN_DIR/detector.json")
     _add_data(f, "default: validation (all for folder:/csv:/npz: sources)")
-    f.add_argument("--score", choices=["elbo", "nll", "recon"], default="elbo", help="anomaly score (default elbo: -ELBO)")
+    f.add_argument(
+        "--score",
+        choices=["elbo", "nll", "recon", "latent"],
+        default="elbo",
+        help="anomaly score (default elbo: -ELBO; latent: -log density of the posterior mean under a mixture fitted here)",
+    )
     f.add_argument("--k", type=int, default=256, help="importance samples for --score nll")
     f.add_argument("--samples", type=int, default=8, help="posterior samples averaged (elbo score and maps)")
     f.add_argument("--recon-metric", choices=["nll", "mse"], default="nll", help="for --score recon")
+    f.add_argument("--components", type=int, default=10, help="Gaussian mixture components for --score latent")
     f.add_argument("--seed", type=int, default=0)
     g = f.add_mutually_exclusive_group()
     g.add_argument(
@@ -60,19 +66,23 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
 
 
 def _detect_fit(args: argparse.Namespace) -> int:
-    from vaekit.applications.anomaly import ScoreSettings, anomaly_scores
+    from vaekit.applications.anomaly import ScoreSettings, anomaly_scores, fit_latent_score
     from vaekit.applications.detector import fit_detector, save_detector, threshold_quantile, weights_sha256
     from vaekit.applications.examples import is_path_source, load_examples
     from vaekit.checkpoint import RunDir
 
-    settings = ScoreSettings(args.score, args.samples, args.k, args.recon_metric, args.seed, args.batch_size).check()
+    settings = ScoreSettings(
+        args.score, args.samples, args.k, args.recon_metric, args.seed, args.batch_size, components=args.components
+    ).check()
     threshold_quantile(args.contamination, args.quantile)  # a bad rate fails before any work
     run = RunDir(args.run_dir)
     source = args.data or run.config.data.source
     split = args.split or ("all" if is_path_source(source) else "validation")
     ex = load_examples(run, source, split, args.data_dir, keep_run_classes=True).head(args.n)
     model = run.load_model()
-    scores = anomaly_scores(model, ex.x, settings, condition=_condition(model, ex))
+    cond = _condition(model, ex)
+    settings = fit_latent_score(model, ex.x, settings, condition=cond)  # the latent score's density; else a no-op
+    scores = anomaly_scores(model, ex.x, settings, condition=cond)
     classes = run.config.data.classes if source == run.config.data.source and split != "all" else None
     data = {**ex.describe(), "classes": list(classes) if classes else None}
     det = fit_detector(

@@ -1,0 +1,163 @@
+"""The latent anomaly score: the Gaussian-mixture fit, the score against closed forms, detector.json and the CLI."""
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vaekit import cli
+from vaekit.applications.anomaly import ScoreSettings, anomaly_scores, fit_latent_score
+from vaekit.applications.detector import fit_detector, load_detector, save_detector
+from vaekit.applications.latent_density import LatentGMM, posterior_means
+from vaekit.checkpoint import RunDir
+from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaekit.core.likelihoods import GaussianLikelihood
+from vaekit.core.posteriors import DiagonalGaussian
+from vaekit.core.priors import StandardNormal
+from vaekit.core.vae import VAE
+from vaekit.data import load_data
+from vaekit.errors import ConfigError, ModelError
+from vaekit.training.loop import fit
+
+pytest.importorskip("sklearn")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def gaussian_nll(z: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """-log N(z; mean, cov) written out: 0.5 (d log 2 pi + log det cov + Mahalanobis^2)."""
+    d = z - mean
+    maha = (d @ torch.linalg.inv(cov) * d).sum(1)
+    return 0.5 * (z.shape[1] * math.log(2 * math.pi) + torch.logdet(cov) + maha)
+
+
+def test_one_component_is_the_maximum_likelihood_gaussian():
+    g = torch.Generator().manual_seed(0)
+    a = torch.tensor([[2.0, 0.0, 0.0], [0.6, 0.5, 0.0], [-0.3, 0.2, 0.1]], dtype=torch.float64)
+    z = torch.randn(4000, 3, generator=g, dtype=torch.float64) @ a.T + torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    gmm = LatentGMM.fit(z, components=1, reg_covar=0.0)
+    mean, cov = z.mean(0), torch.cov(z.T, correction=0)  # the maximum-likelihood Gaussian
+    torch.testing.assert_close(torch.tensor(gmm.means[0], dtype=torch.float64), mean, atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.tensor(gmm.covariances[0], dtype=torch.float64), cov, atol=1e-6, rtol=0)
+    q = torch.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 0.5], [5.0, 3.0, -1.0]], dtype=torch.float64)
+    torch.testing.assert_close(gmm.neg_log_density(q), gaussian_nll(q, mean, cov), atol=1e-6, rtol=0)
+
+
+def test_mixture_finds_two_clusters_and_its_density_integrates_to_one():
+    g = torch.Generator().manual_seed(1)
+    z = torch.cat([torch.randn(300, 1, generator=g) * 0.5 - 4.0, torch.randn(700, 1, generator=g) * 1.0 + 3.0])
+    gmm = LatentGMM.fit(z, components=2)
+    order = np.argsort([m[0] for m in gmm.means])
+    np.testing.assert_allclose(np.array(gmm.weights)[order], [0.3, 0.7], atol=0.01)
+    np.testing.assert_allclose(np.array([m[0] for m in gmm.means])[order], [-4.0, 3.0], atol=0.15)
+    grid = torch.linspace(-30, 30, 60001, dtype=torch.float64)[:, None]
+    mass = torch.trapezoid(torch.exp(-gmm.neg_log_density(grid)), grid[:, 0])
+    assert abs(float(mass) - 1.0) < 1e-6
+    # between the clusters the density is low, at a centre it is high
+    s = gmm.neg_log_density(torch.tensor([[-4.0], [0.0], [3.0]]))
+    assert s[1] > s[0] + 3 and s[1] > s[2] + 3
+    assert LatentGMM.from_dict(json.loads(json.dumps(gmm.to_dict()))) == gmm  # JSON round trip is exact
+
+
+# ---------------------------------------------------------------- the score on a model with a known encoder
+
+W, B, SIGMA = torch.tensor([1.0, 0.8, -0.6]), torch.tensor([0.0, 0.5, -0.2]), 0.5
+
+
+def linear_model() -> VAE:
+    """A 1-D linear-Gaussian VAE whose posterior mean is mu(x) = a . x + c."""
+    enc, dec = nn.Linear(3, 2), nn.Linear(1, 3)
+    with torch.no_grad():
+        enc.weight[0] = torch.tensor([0.4, 0.3, -0.2])
+        enc.bias[0] = 0.1
+        enc.weight[1] = 0.0
+        enc.bias[1] = 0.0
+        dec.weight[:, 0], dec.bias[:] = W, B
+    return VAE(enc, dec, GaussianLikelihood((3,), scale=SIGMA), StandardNormal(1), DiagonalGaussian(1), (3,), 1).eval()
+
+
+def test_latent_score_is_the_gaussian_density_of_the_posterior_mean():
+    model = linear_model()
+    g = torch.Generator().manual_seed(2)
+    normal = torch.randn(500, 3, generator=g)
+    mu = normal.double() @ torch.tensor([0.4, 0.3, -0.2], dtype=torch.float64) + 0.1  # the posterior means, by hand
+    torch.testing.assert_close(posterior_means(model, normal, batch_size=64)[:, 0], mu, atol=1e-5, rtol=0)
+    settings = fit_latent_score(model, normal, ScoreSettings("latent", components=1, batch_size=64))
+    assert settings.latent is not None and settings.describe().startswith("latent")
+    x = torch.tensor([[0.0, 0.0, 0.0], [3.0, 3.0, -3.0], [-1.0, 2.0, 0.5]])
+    mx = x.double() @ torch.tensor([0.4, 0.3, -0.2], dtype=torch.float64) + 0.1
+    m, v = mu.mean(), mu.var(correction=0) * (1 + 1e-4)  # the fit's covariance floor is 1e-4 of the variance
+    exact = 0.5 * (math.log(2 * math.pi) + torch.log(v) + (mx - m) ** 2 / v)
+    scores = anomaly_scores(model, x, settings)
+    assert scores.dtype == torch.float64 and scores.shape == (3,)
+    torch.testing.assert_close(scores, exact, atol=1e-5, rtol=0)
+    assert scores[1] > scores[0] + 5  # far from the normal codes: far more anomalous
+    # other kinds pass through fit_latent_score unchanged
+    assert fit_latent_score(model, normal, ScoreSettings("recon")) == ScoreSettings("recon")
+
+
+def test_latent_score_errors():
+    model = linear_model()
+    with pytest.raises(ConfigError, match="detect fit RUN_DIR --score latent"):
+        anomaly_scores(model, torch.zeros(2, 3), ScoreSettings("latent"))
+    with pytest.raises(ConfigError, match="components"):
+        ScoreSettings("latent", components=0).check()
+    with pytest.raises(ConfigError, match="damaged"):
+        anomaly_scores(model, torch.zeros(2, 3), ScoreSettings("latent", latent={"weights": [1.0]}))
+    two_d = LatentGMM.fit(torch.randn(50, 2), components=1).to_dict()
+    with pytest.raises(ModelError, match="2-dimensional codes"):
+        anomaly_scores(model, torch.zeros(2, 3), ScoreSettings("latent", latent=two_d))
+    with pytest.raises(ConfigError, match="at least 2 examples"):
+        fit_latent_score(model, torch.zeros(1, 3), ScoreSettings("latent"))
+
+
+# ---------------------------------------------------------------- detector.json and the CLI
+
+
+@pytest.fixture(scope="module")
+def zeros_run(tmp_path_factory):
+    """A model of the digit 0 only: every other digit is an anomaly."""
+    cfg = RunConfig(
+        data=DataConfig(source="digits", classes=(0,)),
+        model=ModelConfig(arch="mlp", latent_dim=4, hidden=(64,)),
+        train=TrainConfig(epochs=30, batch_size=32, lr=3e-3, progress=False, threads=1, tensorboard=False),
+        seed=0,
+    )
+    return fit(cfg, tmp_path_factory.mktemp("latent") / "zeros").path
+
+
+def test_detector_keeps_the_fitted_density(zeros_run, tmp_path):
+    run = RunDir(zeros_run)
+    model = run.load_model()
+    data = load_data(run.config.data)
+    settings = fit_latent_score(model, data.train.x, ScoreSettings("latent", components=3))
+    det = fit_detector(anomaly_scores(model, data.validation.x, settings), settings, contamination=0.1)
+    path = save_detector(run, det, tmp_path / "d.json")
+    back = load_detector(run, path)
+    assert back.settings == settings
+    test = load_data(DataConfig(source="digits")).test
+    torch.testing.assert_close(anomaly_scores(model, test.x, back.settings), anomaly_scores(model, test.x, settings))
+
+
+def test_detect_fit_and_score_cli_with_the_latent_score(monkeypatch, zeros_run, tmp_path):
+    if "detect" not in cli.COMMAND_MODULES:
+        monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "detect"])
+    run = tmp_path / "r"
+    shutil.copytree(zeros_run, run)
+    assert cli.main(["detect", "fit", str(run), "--score", "latent", "--components", "2", "--contamination", "0.05"]) == 0
+    det = json.loads((run / "detector.json").read_text())
+    assert det["score"]["kind"] == "latent" and len(det["score"]["latent"]["weights"]) == 2
+    out = tmp_path / "s.csv"
+    assert cli.main(["detect", "score", str(run), "--out", str(out), "--labels-from-data"]) == 0
+    metrics = json.loads((tmp_path / "s_metrics.json").read_text())
+    assert metrics["auroc"] > 0.9  # digit 0 against the other nine digits
