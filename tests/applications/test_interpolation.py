@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from vaekit import cli
 from vaekit.applications.interpolation import (
     choose_pairs,
+    dimension_scores,
     interpolate,
     kl_per_dim,
     latent_path,
@@ -25,7 +26,7 @@ from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaekit.core import build_model
 from vaekit.core.inference import decode_mean, posterior_stats
 from vaekit.data import load_data
-from vaekit.errors import ConfigError
+from vaekit.errors import ConfigError, ModelError
 from vaekit.training.loop import fit
 
 
@@ -275,6 +276,31 @@ def test_traverse_command_orders_rows_by_kl(run_dir, tmp_path, capsys):
     assert vaekit_main(["traverse", str(run2), "--dims", "3", "--order", "index", "--out", str(tmp_path / "d3.npy")]) == 0
     rank, dim, _ = capsys.readouterr().out.splitlines()[-1].split()
     assert int(dim) == 3 and int(rank) == dims.index(3)
+
+
+def test_traverse_ranks_by_activity_when_no_per_dimension_kl_exists(tmp_path, capsys):
+    """A full-covariance posterior has no per-dimension KL: traverse ranks by the variance of the
+    posterior mean instead, and --order index works too."""
+    cfg = RunConfig(
+        data=DataConfig(source="digits", limit=200),
+        model=ModelConfig(arch="mlp", latent_dim=3, hidden=(16,), posterior="full"),
+        train=TrainConfig(epochs=1, batch_size=32, lr=3e-3, progress=False, threads=1, tensorboard=False),
+    )
+    run = fit(cfg, tmp_path / "full").path
+    model = RunDir(run).load_model()
+    val = load_data(DataConfig(source="digits")).validation.x
+    scores, what = dimension_scores(model, val)
+    assert what == "activity"
+    torch.testing.assert_close(scores, posterior_stats(model, val).mean.double().var(0))
+    capsys.readouterr()
+    assert vaekit_main(["traverse", str(run), "--steps", "3", "--out", str(tmp_path / "t.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "activity" in out
+    dims = [int(line.split()[1]) for line in out.splitlines()[-3:]]
+    assert dims == rank_dims(scores).tolist()
+    assert vaekit_main(["traverse", str(run), "--dims", "2", "--order", "index", "--out", str(tmp_path / "i.npy")]) == 0
+    with pytest.raises(ModelError, match="factorise"):
+        kl_per_dim(model, val)
 
 
 def test_traverse_command_png_and_base_from_an_example(run_dir, tmp_path):

@@ -125,23 +125,37 @@ def choose_pairs(n: int, pairs: int, generator: torch.Generator | None = None) -
 # ----------------------------------------------------------------------------------- traversal
 
 
-@torch.inference_mode()
 def kl_per_dim(model: VAE, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> torch.Tensor:
     """Average KL(q(z_d|x) || p(z_d)) of each latent dimension over the rows of x: (D,) nats
     (``condition``: the rows' labels, for a conditional model)."""
+    from vaekit.evaluation.posterior import kl_per_dim as mean_kl_per_dim
+
     if x.shape[0] == 0:
         raise ConfigError("no examples to measure the per-dimension KL on")
-    device = next(model.parameters()).device
-    pz = model.prior()
-    total = torch.zeros(model.latent_dim, dtype=torch.float64)
-    for i in range(0, x.shape[0], batch_size):
-        c = None if condition is None else condition[i : i + batch_size].to(device)
-        qz = model.encode(x[i : i + batch_size].to(device), c)
-        _, per_dim = kl_terms(qz, pz, qz.mean)  # (B, D) in closed form
-        if per_dim is None:
-            raise ModelError("ranking dimensions by KL needs a posterior and prior that factorise over dimensions")
-        total += per_dim.double().sum(0).cpu()
-    return total / x.shape[0]  # (D,)
+    kl = mean_kl_per_dim(model, x, batch_size=batch_size, condition=condition)
+    if kl is None:
+        raise ModelError("ranking dimensions by KL needs a posterior and prior that factorise over dimensions")
+    return kl
+
+
+def dimension_scores(
+    model: VAE, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None
+) -> tuple[torch.Tensor, str]:
+    """How much each latent dimension is used, over the rows of x: (D,) scores and their name.
+
+    The per-dimension KL when posterior and prior factorise over dimensions; otherwise (full
+    covariance, flows, mixture or Vamp priors, discrete codes) no per-dimension KL exists, and the
+    score is the activity Cov_x(E_q[z_d]) of Burda et al., which ranks dimensions the same way in
+    spirit: an ignored dimension's posterior mean does not move with x."""
+    from vaekit.evaluation.posterior import activity
+    from vaekit.evaluation.posterior import kl_per_dim as mean_kl_per_dim
+
+    if x.shape[0] == 0:
+        raise ConfigError("no examples to measure the latent dimensions on")
+    kl = mean_kl_per_dim(model, x, batch_size=batch_size, condition=condition)
+    if kl is not None:
+        return kl, "KL"
+    return activity(posterior_stats(model, x, batch_size, condition).mean), "activity"
 
 
 def rank_dims(kl: torch.Tensor) -> torch.Tensor:
@@ -171,7 +185,7 @@ def parse_dims(text: str, n: int) -> list[int]:
 class Traversal:
     x: torch.Tensor  # (R, S, *data_shape) one row per chosen dimension
     dims: list[int]  # (R,) the original latent index of each row
-    kl: torch.Tensor  # (R,) that dimension's average KL, nats
+    kl: torch.Tensor  # (R,) that dimension's score: average KL in nats, or activity (see dimension_scores)
     values: torch.Tensor  # (S,) the swept values, in prior standard deviations
 
 

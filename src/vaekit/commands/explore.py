@@ -154,7 +154,7 @@ def _add_traverse(sub: argparse._SubParsersAction) -> None:
     )
     _add_data_args(p)
     p.add_argument("--dims", help="ranks (or indices with --order index) like 0-9 or 0,3,5-7; default the first 10")
-    p.add_argument("--order", default="kl", choices=["kl", "index"], help="what --dims counts: KL ranks (default) or indices")
+    p.add_argument("--order", default="kl", choices=["kl", "index"], help="what --dims counts: ranks by KL (by activity where no per-dimension KL exists; default) or indices")
     p.add_argument(
         "--range", dest="span", metavar="RANGE", type=float, default=3.0, help="sweep +-RANGE prior standard deviations"
     )
@@ -166,7 +166,7 @@ def _add_traverse(sub: argparse._SubParsersAction) -> None:
 
 
 def _traverse(args: argparse.Namespace) -> int:
-    from vaekit.applications.interpolation import kl_per_dim, parse_dims, rank_dims, traverse
+    from vaekit.applications.interpolation import dimension_scores, parse_dims, rank_dims, traverse
     from vaekit.checkpoint import RunDir
     from vaekit.core.inference import posterior_stats
     from vaekit.runs import condition_for, load_run_data
@@ -201,15 +201,15 @@ def _traverse(args: argparse.Namespace) -> int:
         where += f", label {label}"
     own = load_run_data(run, None, args.data_dir if args.data is None else None)  # the run's own data
     val = own.validation if len(own.validation) else own.train
-    kl = kl_per_dim(model, val.x, condition=condition_for(model, val.y, f"the run's own data {own.name!r}"))  # (D,)
+    kl, what = dimension_scores(model, val.x, condition=condition_for(model, val.y, f"the run's own data {own.name!r}"))
     by_kl = rank_dims(kl).tolist()  # rank -> dimension
     dims = [by_kl[p] for p in picks] if args.order == "kl" else picks
     result = traverse(model, dims, kl, base, args.span, args.steps, condition=label)
-    rows = [f"z[{i}]  KL {k:.2f}" for i, k in zip(result.dims, result.kl.tolist())]
+    rows = [f"z[{i}]  {what} {k:.2f}" for i, k in zip(result.dims, result.kl.tolist())]
     cols = ["0" if v == 0 else f"{v:+.2g}" for v in result.values.tolist()]
     _write_rows(result.x, out, run, rows, cols, f"traversal around {where} (values in prior std)")
     print(f"wrote {len(dims)} traversals of {args.steps} steps over +-{args.span:g} prior std around {where} to {out}")
-    print("rank  dim    KL (nats, validation mean)")
+    print("rank  dim    " + ("KL (nats, validation mean)" if what == "KL" else "activity (variance of the posterior mean, validation)"))
     for i, k in zip(result.dims, result.kl.tolist()):
         print(f"{by_kl.index(i):>4}  {i:>3}  {k:8.3f}")
     return 0
