@@ -10,9 +10,11 @@ Scores (nats per example):
   (``recon_metric="nll"``), or the mean squared error between x and E[x | z] (``"mse"``).
   Deterministic: ``samples`` does not apply.
 - ``latent`` — -log g(E_q[z|x]): the density of the posterior mean under a Gaussian mixture g
-  (``components``) fitted to the posterior means of normal data by :func:`fit_latent_score`
-  (``vaekit detect fit`` does it); the fitted mixture is kept in the settings (``latent``).
-  It flags inputs that reconstruct well but whose codes are unlike normal codes.
+  (``components``, full covariances) fitted by EM to the posterior means of normal data
+  (:func:`fit_latent_score`, which ``vaekit detect fit`` calls; the mixture is the one of
+  :mod:`vaekit.applications.samplers`) and kept in the settings (``latent``, so in detector.json).
+  It flags inputs that reconstruct well (a 1 under a model of 8s: a simple image) but whose
+  codes land where normal codes are rare.
 
 Maps: the per-element -log p(x_i | z) averaged over ``samples`` posterior draws; for images
 summed over channels, so (N, H, W); for tables (N, D). They need a likelihood that factorises
@@ -127,25 +129,39 @@ def fit_latent_score(
     s = settings.check()
     if s.kind != "latent":
         return s
-    from vaekit.applications.latent_density import LatentGMM, posterior_means
+    from vaekit.applications.samplers import fit_gmm_sampler
 
     _check_input(model, x, condition)
-    gmm = LatentGMM.fit(posterior_means(model, x, s.batch_size, condition), s.components, s.seed)
-    return replace(s, latent=gmm.to_dict())
+    gmm = fit_gmm_sampler(model, x, s.components, seed=s.seed, condition=condition, batch_size=s.batch_size)
+    return replace(
+        s, latent={"weights": gmm.weights.tolist(), "means": gmm.means.tolist(), "scale_tril": gmm.scale_tril.tolist()}
+    )
 
 
 # ---------------------------------------------------------------- the pieces
 
 
 def _latent(model: VAE, x: torch.Tensor, s: ScoreSettings, condition: torch.Tensor | None) -> torch.Tensor:
-    from vaekit.applications.latent_density import LatentGMM, posterior_means
+    from vaekit.applications.samplers import GaussianMixtureSampler
+    from vaekit.core.inference import posterior_stats
 
     if s.latent is None:
         raise ConfigError(
             "the latent score needs a latent density fitted on normal data first: "
             "vaekit detect fit RUN_DIR --score latent (or fit_latent_score(model, x_normal, settings))"
         )
-    return LatentGMM.from_dict(s.latent).neg_log_density(posterior_means(model, x, s.batch_size, condition))
+    try:
+        w, mu, tril = (torch.tensor(s.latent[k], dtype=torch.float64) for k in ("weights", "means", "scale_tril"))
+        gmm = GaussianMixtureSampler(w, mu, tril)
+        gmm.distribution()  # checks the shapes
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ConfigError(f"the saved latent density is damaged ({e}); fit the detector again") from None
+    if mu.shape[1] != model.latent_dim:
+        raise ModelError(
+            f"the latent density was fitted on {mu.shape[1]}-dimensional codes but the model has {model.latent_dim}; "
+            "fit the detector again for this model"
+        )
+    return -gmm.log_prob(posterior_stats(model, x, s.batch_size, condition).mean.double())  # (N,)
 
 
 @torch.inference_mode()
