@@ -1,4 +1,4 @@
-"""Restoration: masks, Metropolis-within-Gibbs against a closed form, pseudo-Gibbs, denoising, the CLI."""
+"""Restoration: masks, Metropolis-within-Gibbs and HMC against a closed form, pseudo-Gibbs, denoising, the CLI."""
 
 import csv
 import math
@@ -173,6 +173,20 @@ def test_hmc_matches_the_exact_conditional_mean():
     assert 0.5 < float(acceptance.mean()) < 0.95  # the step size was tuned towards 0.75 in burn-in
 
 
+def test_kept_samples_are_decoded_means_or_draws_with_the_closed_form_spread():
+    # with the exact encoder, z | x_obs ~ N(m, v) with v = 1 / (1 + (w0^2 + w2^2) / sigma^2); a kept
+    # decoded mean has variance w1^2 v, a draw of x_1 the full conditional variance w1^2 v + sigma^2
+    v = 1 / (1 + float(W[0] ** 2 + W[2] ** 2) / SIGMA**2)
+    n = 3000
+    x, m = X0.repeat(n, 1), OBSERVED.repeat(n, 1)
+    for draw_samples, want in ((False, float(W[1] ** 2) * v), (True, float(W[1] ** 2) * v + SIGMA**2)):
+        r = impute(linear_gaussian(), x, m, method="mwg", steps=40, burn_in=20, samples=1,
+                   draw_samples=draw_samples, generator=make_generator(4), batch_size=n)  # fmt: skip
+        assert r.samples.shape == (n, 1, 3) and torch.equal(r.samples[:, 0, [0, 2]], x[:, [0, 2]])
+        got = float(r.samples[:, 0, 1].double().var())
+        assert abs(got / want - 1) < 0.1, (draw_samples, got, want)
+
+
 # ---------------------------------------------------------------- on a trained model
 
 
@@ -209,6 +223,14 @@ def test_impute_checks_its_arguments(digits_run):
         impute(model, x, m, steps=10, burn_in=10)
     with pytest.raises(ConfigError, match="at most"):
         impute(model, x, m, steps=10, burn_in=5, samples=6)
+    with pytest.raises(ConfigError, match="unknown imputation method"):
+        impute(model, x, m, method="gibbs")
+    with pytest.raises(ConfigError, match="pseudo-gibbs only"):
+        impute(model, x, m, method="mwg", fill="mean")
+    with pytest.raises(ConfigError, match="warmup=-1"):
+        impute(model, x, m, warmup=-1)
+    with pytest.raises(ConfigError, match="leapfrog=0"):
+        impute(model, x, m, leapfrog=0)
 
 
 def test_denoise_brings_noisy_digits_closer_to_the_clean_ones(digits_run):

@@ -96,9 +96,15 @@ def impute(
     pseudo-Gibbs), then ``steps`` steps of ``method``, of which the first ``burn_in`` (default
     steps // 4) are dropped; the estimate averages the rest over all chains. ``fill`` is how
     pseudo-Gibbs refills x_miss (MwG must draw); ``leapfrog`` is the number of leapfrog steps per
-    HMC step. Missing entries of ``x`` may hold anything, NaN included. ``condition`` (N,) holds
-    each row's label for a conditional model. The model should be in eval mode (``vaekit.load``
-    returns one).
+    HMC step. ``samples`` (at most chains x (steps - burn_in)) completions are also returned, taken
+    at states spread evenly over the kept part of the chains: decoded means, or draws
+    x_miss ~ p(x_miss | z_t) with ``draw_samples``. Missing entries of ``x`` may hold anything, NaN
+    included. ``generator`` drives every draw (default: seed 0); ``batch_size`` bounds the rows
+    (inputs x chains) per pass. ``condition`` (N,) holds each row's
+    label for a conditional model. The model should be in eval mode (``vaekit.load`` returns one).
+
+    Returns an :class:`Imputation`: ``x`` the conditional-mean estimate with the observed entries
+    copied, ``samples`` (N, K, *S) or None, ``acceptance`` (N,) for mwg and hmc, ``mask``.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown imputation method {method!r}: use {' or '.join(METHODS)}")
