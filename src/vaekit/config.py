@@ -43,6 +43,11 @@ class DataConfig:
     channels: Literal["auto", "grayscale", "rgb"] = "auto"  # folder images
     classes: tuple[int, ...] | None = None  # keep only these labels (e.g. one-class training)
     limit: int | None = None  # keep only the first `limit` training examples (quick runs, tests)
+    # folder:PATH only: decode batches in DataLoader workers instead of holding the folder in memory;
+    # "auto" streams when the decoded splits would exceed memory_budget_gb. Same results either way.
+    streaming: Literal["auto"] | bool = "auto"
+    memory_budget_gb: float | None = None  # None: half of this machine's physical memory
+    workers: int = 2  # DataLoader worker processes per training process when streaming (0: in-process)
 
 
 @dataclass(frozen=True)

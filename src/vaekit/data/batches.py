@@ -57,3 +57,78 @@ def dynamic_binarize(x: torch.Tensor, generator: torch.Generator | None = None) 
     The generator must live on x's device.
     """
     return torch.bernoulli(x, generator=generator)
+
+
+def share_of(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """[start, stop) of rank's contiguous share of n rows, as ``torch.tensor_split`` cuts them."""
+    base, extra = divmod(n, world_size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)
+
+
+def binarize_share(x: torch.Tensor, rows: int, start: int, generator: torch.Generator) -> torch.Tensor:
+    """Rows [start, start + len(x)) of ``dynamic_binarize`` applied to a (rows, ...) batch: the
+    generator advances by the whole batch, so every rank draws what one process would draw.
+    (Bernoulli draws one number per element in order, whatever the probabilities.)"""
+    if start == 0 and len(x) == rows:
+        return dynamic_binarize(x, generator)
+    full = x.new_zeros((rows, *x.shape[1:]))  # (rows, ...)
+    full[start : start + len(x)] = x
+    return dynamic_binarize(full, generator)[start : start + len(x)]
+
+
+class TensorBatches:
+    """The fast path for training: the split is one tensor on its device and a global batch is an
+    index slice of it. ``epoch(generator)`` yields (x, y, global batch size) with this rank's
+    contiguous share of each global batch; every rank draws the same permutation and binarisation."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        batch_size: int,
+        *,
+        binarize: bool,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.x, self.y, self.batch_size, self.binarize = x, y, batch_size, binarize
+        self.rank, self.world_size = rank, world_size
+        self.n = int(x.shape[0])
+        self.device = x.device
+        self.has_missing = bool(torch.isnan(x).any())  # NaN = missing (tabular data with gaps)
+
+    def epoch(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, int]]:
+        for idx in iterate_batches(self.n, self.batch_size, shuffle=True, generator=generator):
+            x = self.x[idx]  # (B, *shape), the global batch
+            if self.binarize:
+                x = dynamic_binarize(x, generator)
+            start, stop = share_of(len(idx), self.rank, self.world_size)
+            y = None if self.y is None else self.y[idx[start:stop]]
+            yield x[start:stop], y, len(idx)
+
+
+class TensorChunks:
+    """Validation over one tensor: this rank's contiguous share of the rows, yielded whole (score it
+    in batches of ``batch_size``). With ``binarize_seed`` the split is binarised once, by that seed."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        batch_size: int,
+        *,
+        binarize_seed: int | None,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | None = None,
+    ) -> None:
+        if binarize_seed is not None:
+            x = dynamic_binarize(x, torch.Generator().manual_seed(binarize_seed))
+        start, stop = share_of(int(x.shape[0]), rank, world_size)
+        self.x = x[start:stop].to(device)
+        self.y = None if y is None else y[start:stop].to(device)
+        self.batch_size = batch_size
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        yield self.x, self.y  # the whole share at once: the scorer batches it by batch_size

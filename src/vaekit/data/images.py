@@ -76,32 +76,18 @@ def read_images(
 ) -> Raw:
     from PIL import Image
 
-    sizes = []  # (W, H) as PIL reports it
-    for path in files:
-        with _open(path) as im:
-            sizes.append(im.size)
-    if cfg.image_size is not None:
-        height, width = cfg.image_size
-    else:
-        width, height = Counter(sizes).most_common(1)[0][0]
-
+    height, width = common_size(files, cfg)
     arrays = []  # (H, W) grey or (H, W, 3) colour, uint8
     for path in files:
         with _open(path) as im:
-            try:
-                arrays.append(_decode(im, (width, height), cfg.channels, Image))
-            except (OSError, ValueError) as e:  # truncated or undecodable pixel data
-                raise DataFormatError(f"{path} could not be decoded: {e}") from e
+            arrays.append(decode_file(path, im, (width, height), cfg.channels, Image))
 
     colour = cfg.channels == "rgb" or (
         cfg.channels == "auto" and any(a.ndim == 3 and not _is_neutral(a) for a in arrays)
     )
     x = np.empty((len(arrays), 3 if colour else 1, height, width), np.uint8)  # (N, C, H, W)
     for i, a in enumerate(arrays):
-        if colour:
-            x[i] = a.transpose(2, 0, 1) if a.ndim == 3 else a[None]  # grey broadcasts to RGB
-        else:
-            x[i, 0] = a[..., 0] if a.ndim == 3 else a  # neutral RGB: all channels equal
+        x[i] = to_chw(a, colour)
     y = None if labels is None else np.asarray(labels, np.int64)
     return Raw(
         "image",
@@ -109,6 +95,51 @@ def read_images(
         num_classes=len(class_names) or None,
         class_names=class_names,
     )
+
+
+def common_size(files: list[Path], cfg: DataConfig) -> tuple[int, int]:
+    """(H, W) every image is resized to: data.image_size, else the most common size (headers only)."""
+    if cfg.image_size is not None:
+        return cfg.image_size
+    sizes = []  # (W, H) as PIL reports it
+    for path in files:
+        with _open(path) as im:
+            sizes.append(im.size)
+    width, height = Counter(sizes).most_common(1)[0][0]
+    return height, width
+
+
+def is_colour(files: list[Path], size: tuple[int, int], cfg: DataConfig) -> bool:
+    """The channel decision of read_images without keeping pixels: decodes colour-mode files
+    until one is not neutral grey (all of them, when the folder is grey saved as RGB)."""
+    from PIL import Image
+
+    if cfg.channels != "auto":
+        return cfg.channels == "rgb"
+    height, width = size
+    for path in files:
+        with _open(path) as im:
+            if im.mode in GRAY_MODES or im.mode.startswith("I") or im.mode == "F":
+                continue
+            a = decode_file(path, im, (width, height), cfg.channels, Image)
+        if a.ndim == 3 and not _is_neutral(a):
+            return True
+    return False
+
+
+def decode_file(path: Path, im: Any, size: tuple[int, int], channels: str, image_module: Any) -> np.ndarray:
+    """_decode, with undecodable pixel data reported as a DataFormatError naming the file."""
+    try:
+        return _decode(im, size, channels, image_module)
+    except (OSError, ValueError) as e:  # truncated or undecodable pixel data
+        raise DataFormatError(f"{path} could not be decoded: {e}") from e
+
+
+def to_chw(a: np.ndarray, colour: bool) -> np.ndarray:
+    """(H, W) or (H, W, 3) uint8 -> (C, H, W): grey broadcasts to RGB; neutral RGB keeps one channel."""
+    if colour:
+        return a.transpose(2, 0, 1) if a.ndim == 3 else np.broadcast_to(a[None], (3, *a.shape))
+    return (a[..., 0] if a.ndim == 3 else a)[None]
 
 
 def _open(path: Path) -> Any:

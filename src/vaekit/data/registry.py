@@ -135,8 +135,7 @@ def _build(cfg: DataConfig, raw: Raw) -> DataSplits:
             f"data.binarize = {cfg.binarize!r} needs images in [0, 1]; {cfg.source} is a table: "
             "set data.binarize = 'none'"
         )
-    chosen = _filter(cfg, raw, _split_indices(cfg, raw))
-    splits = {s: _gather(part, idx, raw) for s, (part, idx) in chosen.items()}
+    splits = {s: _gather(part, idx, raw) for s, (part, idx) in select_rows(cfg, raw).items()}
 
     scaler = None
     if raw.standardize:
@@ -162,6 +161,12 @@ def _build(cfg: DataConfig, raw: Raw) -> DataSplits:
         num_classes=raw.num_classes,
         class_names=raw.class_names,
     )
+
+
+def select_rows(cfg: DataConfig, raw: Raw) -> dict[str, tuple[Part, np.ndarray]]:
+    """Per split, the stored part and the row indices into it, after splitting and filtering.
+    Streaming sources use it with row numbers in place of pixels, so they pick the same rows."""
+    return _filter(cfg, raw, _split_indices(cfg, raw))
 
 
 def _split_indices(cfg: DataConfig, raw: Raw) -> dict[str, tuple[Part, np.ndarray]]:

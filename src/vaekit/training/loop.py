@@ -1,6 +1,7 @@
 """``fit``: the training loop, top to bottom.
 
-One epoch = index slices of the in-memory training tensor; the step does no host sync beyond
+One epoch = index slices of the in-memory training tensor (or, for an image folder too big for memory,
+the same batches decoded by DataLoader workers: ``data/streaming.py``); the step does no host sync beyond
 the one finite-loss check it needs (free on CPU); progress and metrics are read every
 ``log_every`` steps. Under DistributedDataParallel every rank draws the same global batch, the
 same binarisation and the same posterior noise, and keeps its own contiguous shard, so N
@@ -26,7 +27,9 @@ from vaekit.checkpoint import MODEL, SCALER, RunDir, RunInfo, atomic_write_json,
 from vaekit.config import RunConfig, TrainConfig
 from vaekit.core import VAE, build_model
 from vaekit.core.objectives import MeanELBO, mean_elbo, split_missing
-from vaekit.data import DataSplits, dynamic_binarize, iterate_batches, load_data
+from vaekit.data import DataSplits
+from vaekit.data.batches import TensorBatches, TensorChunks
+from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, open_data, training_batches
 from vaekit.errors import ConfigError, RunDirError, TrainingError
 from vaekit.training import ddp, schedules
 from vaekit.training.logs import MetricsLog
@@ -71,6 +74,7 @@ def _check(cfg: RunConfig, env: ddp.DistEnv) -> None:
 
 # settings a resumed run may change: how long it runs and how it reports, never what it computes
 RESUMABLE = ("epochs", "max_time", "early_stopping", "progress", "threads", "tensorboard", "log_every")
+DATA_RESUMABLE = ("streaming", "memory_budget_gb", "workers")  # how batches are read, not which
 
 
 @dataclass
@@ -88,7 +92,7 @@ class _Epoch:
 
 
 def fit(
-    cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: DataSplits | None = None, figures: bool = True
+    cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: DataSplits | StreamedSplits | None = None, figures: bool = True
 ) -> Run:
     """Train ``cfg`` into run directory ``out``, or continue the run there (``resume=True``; ``cfg``
     None keeps the saved config, else it may differ only in the RESUMABLE train settings).
@@ -119,23 +123,26 @@ def fit(
         noise=torch.Generator().manual_seed(cfg.seed + 2),  # posterior noise of the whole global batch
     )
 
-    data = data if data is not None else load_data(cfg.data)
+    data = data if data is not None else open_data(cfg.data)  # in memory, or streamed from a big folder
     cfg = _resolve_condition(cfg, data)
+    if isinstance(data, StreamedSplits) and cfg.model.posterior == "vq":
+        raise ConfigError("model.posterior='vq' fits its code prior over the training split in memory: set data.streaming=false")
     model = build_model(cfg.model, data.shape).to(device)
     optimizer = make_optimizer(model, t)
-    x_train = data.train.x.to(device)
-    steps_per_epoch = max(1, math.ceil(x_train.shape[0] / t.batch_size))
-    objective = make_objective(
-        t, model, steps_per_epoch=steps_per_epoch, dataset_size=x_train.shape[0], world_size=env.world_size
+    batches, val_chunks = training_batches(
+        data,
+        t.batch_size,
+        t.eval_batch_size,
+        binarize=cfg.data.binarize == "dynamic",
+        validation_seed=cfg.data.seed + 7,  # validate on one fixed binarisation, as papers do
+        labels=cfg.model.conditional,  # the labels are the condition
+        workers=cfg.data.workers,
+        rank=env.rank,
+        world_size=env.world_size,
+        device=device,
     )
-    x_val = data.validation.x
-    if cfg.data.binarize == "dynamic":  # validate on one fixed binarisation, as papers do
-        x_val = dynamic_binarize(x_val, torch.Generator().manual_seed(cfg.data.seed + 7))
-    x_val = ddp.shard(x_val, env)[0].to(device)
-    y_train = y_val = None
-    if cfg.model.conditional:  # the labels are the condition
-        y_train = data.train.y.to(device)
-        y_val = ddp.shard(data.validation.y, env)[0].to(device)
+    steps_per_epoch = max(1, math.ceil(batches.n / t.batch_size))
+    objective = make_objective(t, model, steps_per_epoch=steps_per_epoch, dataset_size=batches.n, world_size=env.world_size)
 
     if resume:
         progress = load_train_state(out, model, optimizer, gens, objective.modules, objective.optimizers)
@@ -157,10 +164,10 @@ def fit(
     bar = _progress_bar(t, steps_per_epoch * t.epochs, progress.seen_batches) if env.is_main else None
     try:
         while progress.epoch < t.epochs and not progress.finished:
-            ep = _train_epoch(cfg, train_model, optimizer, objective, x_train, y_train, gens, progress, env, bar)
+            ep = _train_epoch(cfg, train_model, optimizer, objective, batches, gens, progress, env, bar)
             model.eval()
             started = time.perf_counter()
-            val = _validate(model, x_val, t.eval_batch_size, env, y_val)
+            val = _validate(model, val_chunks, env)
             epoch = progress.epoch + 1
             # rank 0's clock decides time limits, so every rank stops after the same epoch
             elapsed = ddp.broadcast_float(progress.elapsed + ep.seconds + time.perf_counter() - started, env)
@@ -227,8 +234,7 @@ def _train_epoch(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     objective: TrainObjective,
-    x_train: torch.Tensor,
-    y_train: torch.Tensor | None,
+    batches: TensorBatches | StreamBatches,
     gens: Generators,
     progress: Progress,
     env: ddp.DistEnv,
@@ -239,33 +245,29 @@ def _train_epoch(
     vae: VAE = getattr(model, "module", model)
     model.train()
     started = time.perf_counter()
-    n = x_train.shape[0]
-    steps_per_epoch = max(1, math.ceil(n / t.batch_size))
+    steps_per_epoch = max(1, math.ceil(batches.n / t.batch_size))
     total_steps = steps_per_epoch * t.epochs
-    sums = torch.zeros(3, device=x_train.device)  # loss, recon_nll, kl summed over examples
+    sums = torch.zeros(3, device=batches.device)  # loss, recon_nll, kl summed over examples
     extra_names: list[str] | None = None  # the optional terms this objective fills, found at the first step
-    extra_sums = torch.zeros(0, device=x_train.device)
+    extra_sums = torch.zeros(0, device=batches.device)
     k = objective.samples
     noise_shape = (vae.latent_dim,) if k is None else (k, vae.latent_dim)
-    has_missing = bool(torch.isnan(x_train).any())  # once per epoch, not per step
+    has_missing = batches.has_missing  # found once, not per step
     seen, seen_batches, step, bad, consecutive_bad = 0, progress.seen_batches, progress.step, progress.bad_steps, 0
     if t.lr_schedule == "step":
         _set_lr(optimizer, schedules.step_lr(progress.epoch, t.lr, t.lr_step_epochs, t.lr_gamma))
     elif t.lr_schedule == "plateau":
         _set_lr(optimizer, t.lr * progress.plateau.factor)
-    for idx in iterate_batches(n, t.batch_size, shuffle=True, generator=gens.data):
-        x = x_train[idx]  # (B, *shape), the global batch
-        if cfg.data.binarize == "dynamic":
-            x = dynamic_binarize(x, gens.data)
-        eps = torch.randn((x.shape[0], *noise_shape), generator=gens.noise).to(x.device)  # (B, D) or (B, k, D)
-        x, share = ddp.shard(x, env)
+    # x, y: this rank's contiguous share of a global batch of `size`, shuffled and binarised by gens.data
+    for x, y, size in batches.epoch(gens.data):
+        eps = torch.randn((size, *noise_shape), generator=gens.noise).to(x.device)  # (B, D) or (B, k, D)
+        share = x.shape[0] * env.world_size / max(size, 1)  # as ddp.shard scales a shard's mean loss
         mask = None
         if has_missing:  # NaN = missing: score observed entries only (tabular data with gaps)
             x, mask = split_missing(x)
         eps = ddp.shard(eps, env)[0]
         if k is not None:
             eps = eps.transpose(0, 1)  # (k, B, D)
-        y = None if y_train is None else ddp.shard(y_train[idx], env)[0]  # (B,) labels: the condition
         if t.lr_schedule == "cosine":
             _set_lr(optimizer, schedules.cosine_lr(seen_batches, total_steps, t.lr, t.lr_min))
         terms = objective(model, x, eps=eps, loss_scale=share, mask=mask, condition=y, step=seen_batches)
@@ -293,7 +295,7 @@ def _train_epoch(
         sums += torch.stack([terms.loss.detach() / share, terms.recon_nll.detach(), terms.kl.detach()]) * b
         if extra_names is None:
             extra_names = [n for n in EXTRA_TERMS if getattr(terms, n) is not None] + (["disc_loss"] if after is not None else [])
-            extra_sums = torch.zeros(len(extra_names), device=x_train.device)
+            extra_sums = torch.zeros(len(extra_names), device=batches.device)
         if extra_names:
             values = [after if n == "disc_loss" else getattr(terms, n) for n in extra_names]
             extra_sums += torch.stack([v.detach().float() for v in values]) * b
@@ -309,18 +311,19 @@ def _train_epoch(
     return _Epoch(means[0], means[1], means[2], seen_batches, step, bad, time.perf_counter() - started, extras)
 
 
-def _validate(model: VAE, x_val: torch.Tensor, batch_size: int, env: ddp.DistEnv, y_val: torch.Tensor | None = None) -> MeanELBO:
+def _validate(model: VAE, chunks: TensorChunks | StreamChunks, env: ddp.DistEnv) -> MeanELBO:
     """Validation ELBO over the whole split: each rank scores its shard, the sums are reduced."""
-    local = mean_elbo(model, x_val, batch_size) if y_val is None else mean_elbo(model, x_val, batch_size, y_val)
-    totals = ddp.all_reduce_sum(
-        torch.tensor([local.recon_nll * local.n, local.kl * local.n, float(local.n)], dtype=torch.float64), env
-    )
+    sums = torch.zeros(3, dtype=torch.float64)  # recon_nll, kl summed over examples; examples
+    for x, y in chunks:  # (b, *shape), (b,) labels or None
+        local = mean_elbo(model, x, chunks.batch_size) if y is None else mean_elbo(model, x, chunks.batch_size, y)
+        sums += torch.tensor([local.recon_nll * local.n, local.kl * local.n, float(local.n)], dtype=torch.float64)
+    totals = ddp.all_reduce_sum(sums, env)
     n = max(int(totals[2]), 1)
     recon, kl = float(totals[0]) / n, float(totals[1]) / n
     return MeanELBO(elbo=-(recon + kl), recon_nll=recon, kl=kl, n=int(totals[2]))
 
 
-def _resolve_condition(cfg: RunConfig, data: DataSplits) -> RunConfig:
+def _resolve_condition(cfg: RunConfig, data: DataSplits | StreamedSplits) -> RunConfig:
     """A conditional model's condition_dim defaults to the data's class count (saved in config.json)."""
     m = cfg.model
     if not m.conditional:
@@ -348,9 +351,12 @@ def _resumed_config(saved: RunConfig, new: RunConfig | None) -> RunConfig:
     }
     if new.seed != saved.seed:
         changed.add("seed")
-    fixed = sorted(changed - {f"train.{k}" for k in RESUMABLE})
+    fixed = sorted(changed - {f"train.{k}" for k in RESUMABLE} - {f"data.{k}" for k in DATA_RESUMABLE})
     if fixed:
-        raise ConfigError(f"a resumed run cannot change {', '.join(fixed)}; only train.{{{', '.join(RESUMABLE)}}} may change")
+        raise ConfigError(
+            f"a resumed run cannot change {', '.join(fixed)}; only train.{{{', '.join(RESUMABLE)}}} "
+            f"and data.{{{', '.join(DATA_RESUMABLE)}}} may change"
+        )
     return new
 
 
@@ -375,9 +381,13 @@ def _progress_bar(t: TrainConfig, total: int, done: int):
     return tqdm(total=total, initial=done, unit="step", dynamic_ncols=True, leave=True)
 
 
-def _finish(out: Path, cfg: RunConfig, data: DataSplits, progress: Progress, posthoc: bool, figures: bool, env: ddp.DistEnv, model: VAE) -> Run:
+def _finish(
+    out: Path, cfg: RunConfig, data: DataSplits | StreamedSplits, progress: Progress, posthoc: bool, figures: bool, env: ddp.DistEnv, model: VAE
+) -> Run:
     if not env.is_main:  # other ranks hold the last weights in memory and write nothing
         return Run(path=out, config=cfg, model=model.eval(), history=[], progress=progress)
+    if isinstance(data, StreamedSplits):  # the figures need a few examples, not the whole folder
+        data = data.preview(32)
     run = RunDir(out)
     best = run.load_model("best")
     if posthoc:
