@@ -88,3 +88,39 @@ def test_two_processes_match_one_for_k_sample_noise_and_codebook_buffers(tmp_pat
         a, b = last_weights(tmp_path / a_dir), last_weights(tmp_path / b_dir)
         for k in a:
             torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+def test_a_failing_rank_is_reported_with_its_message_or_its_traceback_tail():
+    report = (
+        "\n\n-- Process 1 terminated with the following error:\nTraceback (most recent call last):\n"
+        '  File "/x/spawn.py", line 90, in _wrap\n    fn(i, *args)\n'
+        '  File "/x/loop.py", line 120, in fit\n    model = build(cfg)\n'
+        "RuntimeError: Connection closed by peer [127.0.0.1]:4242"
+    )
+    text = ddp._failure(report)
+    assert text.startswith("RuntimeError: Connection closed by peer")
+    assert 'File "/x/loop.py", line 120, in fit' in text and "model = build(cfg)" in text
+    user = report.rsplit("\n", 1)[0] + "\nvaekit.errors.DataFormatError: /d/1.png could not be decoded: truncated"
+    assert ddp._failure(user) == "/d/1.png could not be decoded: truncated"
+
+
+@pytest.mark.slow
+def test_two_processes_streaming_a_png_folder_match_one_in_memory(tmp_path):
+    """Each rank decodes only its share of every global batch, in a DataLoader worker."""
+    Image = pytest.importorskip("PIL.Image")
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for i, (img, label) in enumerate(zip(d.images[:150], d.target[:150])):
+        path = tmp_path / "pngs" / str(label) / f"{i:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((img * 16).clip(0, 255).astype("uint8")).save(path)
+    data = DataConfig(source=f"folder:{tmp_path / 'pngs'}", binarize="dynamic", streaming=False)
+    one = dataclasses.replace(cfg(eval_batch_size=7), data=data)
+    two = dataclasses.replace(one, data=dataclasses.replace(data, streaming=True, workers=1))
+    fit(one, tmp_path / "single")
+    ddp.launch(two, tmp_path / "multi", devices=2)
+    a, b = last_weights(tmp_path / "single"), last_weights(tmp_path / "multi")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    assert len((tmp_path / "multi" / "metrics.jsonl").read_text().splitlines()) == 2

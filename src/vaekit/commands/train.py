@@ -109,8 +109,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.devices < 1:
         raise ConfigError(f"--devices must be at least 1, got {args.devices}")
     run = fit(cfg, out, resume=resume)
-    from vaekit.training.ddp import env_from_environment
+    from vaekit.training.ddp import env_from_environment, shutdown
 
+    shutdown()  # under torchrun: meet every rank, then leave the process group cleanly
     if not env_from_environment().is_main:
         return 0  # under torchrun, rank 0 reports
     p = run.progress

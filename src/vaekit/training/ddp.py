@@ -4,13 +4,16 @@ Two ways in, one code path: ``vaekit train --devices N`` spawns N local processe
 ``torchrun --nproc_per_node N -m vaekit train ...`` (one machine or several, with torchrun's
 rendezvous flags) sets RANK/WORLD_SIZE/LOCAL_RANK itself. Backend: gloo on CPU, nccl on GPU.
 Every collective has a timeout, so a rank that dies ends the others with an error, not a hang.
+The local launcher hosts the rendezvous store itself on a port the OS assigns (as torchrun's agent
+does), so no other program can take the port between choosing it and binding it; ranks that finish
+meet at a barrier before leaving the process group, so none tears down gloo under another.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,7 @@ import torch.distributed as dist
 from vaekit.errors import TrainingError
 
 TIMEOUT = datetime.timedelta(minutes=10)
+TAIL_LINES = 8  # of a failing rank's traceback, in launch's error
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,19 @@ def init(env: DistEnv, device: torch.device) -> torch.device:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, rank=env.rank, world_size=env.world_size, timeout=TIMEOUT)
+        atexit.register(shutdown, wait=False)  # a rank that fails still leaves before interpreter teardown
     return device
 
 
-def shutdown() -> None:
-    if dist.is_available() and dist.is_initialized():
+def shutdown(wait: bool = True) -> None:
+    """Leave the process group. ``wait``: first meet every rank at a barrier, so no rank destroys
+    its gloo connections while another still uses them (a rank that failed must not wait)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if wait:
+            dist.barrier()
+    finally:
         dist.destroy_process_group()
 
 
@@ -96,36 +108,53 @@ def shard(t: torch.Tensor, env: DistEnv) -> tuple[torch.Tensor, float]:
     return part, part.shape[0] * env.world_size / max(t.shape[0], 1)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world_size: int, port: int, cfg_dict: dict, out: str, resume: bool) -> None:
     os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank)
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank),
+        TORCHELASTIC_USE_AGENT_STORE="True",  # the launcher hosts the store: every rank is a client
     )
     from vaekit.config import RunConfig
     from vaekit.training.loop import fit
 
     try:
         fit(RunConfig.from_dict(cfg_dict), out, resume=resume)
-    finally:
-        shutdown()
+    except BaseException:
+        shutdown(wait=False)
+        raise
+    shutdown()
 
 
 def launch(cfg, out: str | Path, devices: int, resume: bool = False) -> None:
     """Run ``fit`` in ``devices`` local processes; the first failure stops them all."""
     import torch.multiprocessing as mp
 
-    port = _free_port()
+    # port 0: the OS picks a free port and the store holds it until every rank has finished
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, timeout=TIMEOUT, wait_for_workers=False)
     try:
         mp.start_processes(
-            _worker, args=(devices, port, cfg.to_dict(), str(out), resume), nprocs=devices, join=True, start_method="spawn"
+            _worker, args=(devices, store.port, cfg.to_dict(), str(out), resume), nprocs=devices, join=True, start_method="spawn"
         )
     except mp.ProcessRaisedException as e:
-        last = [ln for ln in str(e).strip().splitlines() if ln.strip()][-1]
-        raise TrainingError(f"process {e.error_index} of {devices} failed, so all were stopped: {last}") from None
+        raise TrainingError(f"process {e.error_index} of {devices} failed, so all were stopped: {_failure(str(e))}") from None
     except mp.ProcessExitedException as e:
-        raise TrainingError(f"process {e.error_index} of {devices} exited with code {e.exit_code}, so all were stopped") from None
+        how = f"was killed by {e.signal_name}" if e.signal_name else f"exited with code {e.exit_code}"
+        raise TrainingError(
+            f"process {e.error_index} of {devices} {how}, so all were stopped; its own output above says why"
+        ) from None
+    finally:
+        del store
+
+
+def _failure(report: str) -> str:
+    """A rank's error as launch shows it: a vaekit error's message alone (it says what to do);
+    anything else with the tail of the rank's traceback, which is all there is to go on."""
+    lines = [ln for ln in report.strip().splitlines() if ln.strip()]
+    last = lines[-1]
+    if last.startswith("vaekit.errors."):
+        return last.split(": ", 1)[-1]
+    tail = [ln for ln in lines if not ln.startswith("-- Process")][-TAIL_LINES:]
+    return last + "\n  traceback tail:\n    " + "\n    ".join(ln.strip() for ln in tail)
