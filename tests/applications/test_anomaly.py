@@ -13,12 +13,11 @@ import pytest
 import torch
 from torch import nn
 
-from vaekit import cli
 from vaekit.applications.anomaly import ScoreSettings, anomaly_maps, anomaly_scores
 from vaekit.applications.anomaly_labels import detection_metrics, labels_from_classes, read_anomaly_labels
 from vaekit.applications.detector import Detector, fit_detector, load_detector, save_detector
 from vaekit.checkpoint import RunDir
-from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaekit.config import DataConfig
 from vaekit.core.likelihoods import GaussianLikelihood
 from vaekit.core.objectives import kl_terms
 from vaekit.core.posteriors import DiagonalGaussian
@@ -26,37 +25,9 @@ from vaekit.core.priors import StandardNormal
 from vaekit.core.vae import VAE
 from vaekit.data import load_data
 from vaekit.errors import ConfigError, DataError, RunDirError
-from vaekit.training.loop import fit
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "vaekit"
 MINE = ["anomaly", "anomaly_labels", "detector", "examples", "masks", "restoration", "seeded", "writers"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def main(monkeypatch):
-    if "detect" not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "detect"])
-    return cli.main
-
-
-@pytest.fixture(scope="module")
-def zeros_run(tmp_path_factory):
-    """A model of the digit 0 only: every other digit is an anomaly."""
-    cfg = RunConfig(
-        data=DataConfig(source="digits", classes=(0,)),
-        model=ModelConfig(arch="mlp", latent_dim=4, hidden=(64,)),
-        train=TrainConfig(epochs=30, batch_size=32, lr=3e-3, progress=False, threads=1, tensorboard=False),
-        seed=0,
-    )
-    return fit(cfg, tmp_path_factory.mktemp("anomaly") / "zeros").path
 
 
 # ---------------------------------------------------------------- scores against closed forms

@@ -1,6 +1,5 @@
 import sys
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -9,31 +8,16 @@ import torch
 from vaekit import cli
 from vaekit.applications.embedding import embed, latents, project_2d, save_embedding
 from vaekit.checkpoint import RunDir
-from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaekit.config import DataConfig, ModelConfig
 from vaekit.core import build_model
 from vaekit.core.inference import posterior_stats
 from vaekit.data import load_data
 from vaekit.errors import ConfigError, VaekitError
-from vaekit.training.loop import fit
-
-
-def vaekit_main(argv: list[str]) -> int:
-    """cli.main with the explore commands registered (until cli.COMMAND_MODULES lists them)."""
-    modules = list(cli.COMMAND_MODULES)
-    if "explore" not in modules:
-        modules.append("explore")
-    with mock.patch.object(cli, "COMMAND_MODULES", modules):
-        return cli.main(argv)
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    cfg = RunConfig(
-        data=DataConfig(source="digits", limit=200),
-        model=ModelConfig(arch="mlp", latent_dim=3, hidden=(16,)),
-        train=TrainConfig(epochs=2, batch_size=32, lr=3e-3, progress=False, threads=1, tensorboard=False),
-    )
-    return fit(cfg, tmp_path_factory.mktemp("embed") / "run").path
+def run_dir(tiny_run) -> Path:
+    return tiny_run("embed", epochs=2, data={"limit": 200}, latent_dim=3, hidden=(16,))
 
 
 def tiny_model(latent_dim: int) -> torch.nn.Module:
@@ -161,7 +145,7 @@ def test_scatter_plots_with_legend_colorbar_or_no_labels(tmp_path):
 
 def test_embed_command_writes_codes_of_the_whole_split_and_a_plot(run_dir, tmp_path, capsys):
     out, plot = tmp_path / "latents.npz", tmp_path / "latents.png"
-    assert vaekit_main(["embed", str(run_dir), "--split", "test", "--out", str(out), "--plot", str(plot)]) == 0
+    assert cli.main(["embed", str(run_dir), "--split", "test", "--out", str(out), "--plot", str(plot)]) == 0
     assert "pca" in capsys.readouterr().out
     run = RunDir(run_dir)
     test = load_data(DataConfig(source="digits")).test
@@ -175,9 +159,9 @@ def test_embed_command_writes_codes_of_the_whole_split_and_a_plot(run_dir, tmp_p
 
 def test_embed_command_sample_is_seeded_and_differs_from_means(run_dir, tmp_path):
     args = ["embed", str(run_dir), "--limit", "40", "--method", "pca"]
-    assert vaekit_main([*args, "--out", str(tmp_path / "m.npz")]) == 0
-    assert vaekit_main([*args, "--sample", "--seed", "1", "--out", str(tmp_path / "a.npz")]) == 0
-    assert vaekit_main([*args, "--sample", "--seed", "1", "--out", str(tmp_path / "b.npz")]) == 0
+    assert cli.main([*args, "--out", str(tmp_path / "m.npz")]) == 0
+    assert cli.main([*args, "--sample", "--seed", "1", "--out", str(tmp_path / "a.npz")]) == 0
+    assert cli.main([*args, "--sample", "--seed", "1", "--out", str(tmp_path / "b.npz")]) == 0
     m, a, b = (np.load(tmp_path / f"{n}.npz") for n in "mab")
     assert m["z"].shape == (40, 3) and bool(a["sampled"]) and not bool(m["sampled"])
     np.testing.assert_array_equal(a["z"], b["z"])
@@ -194,7 +178,7 @@ def test_embed_command_sample_is_seeded_and_differs_from_means(run_dir, tmp_path
     ],
 )
 def test_embed_command_errors(run_dir, tmp_path, capsys, extra, needle):
-    assert vaekit_main(["embed", str(run_dir), "--out", str(tmp_path / "l.npz"), *extra]) == 1
+    assert cli.main(["embed", str(run_dir), "--out", str(tmp_path / "l.npz"), *extra]) == 1
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
     assert not (tmp_path / "l.npz").exists()
@@ -202,7 +186,7 @@ def test_embed_command_errors(run_dir, tmp_path, capsys, extra, needle):
 
 def test_embed_command_rejects_data_of_the_wrong_size(run_dir, tmp_path, capsys):
     np.savez(tmp_path / "small.npz", x=np.random.default_rng(0).random((30, 6, 6)).astype(np.float32))
-    code = vaekit_main(["embed", str(run_dir), "--data", f"npz:{tmp_path / 'small.npz'}", "--out", str(tmp_path / "l.npz")])
+    code = cli.main(["embed", str(run_dir), "--data", f"npz:{tmp_path / 'small.npz'}", "--out", str(tmp_path / "l.npz")])
     assert code == 1
     err = capsys.readouterr().err
     assert "(1, 6, 6)" in err and "(1, 8, 8)" in err

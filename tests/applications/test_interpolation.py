@@ -1,7 +1,6 @@
 import math
 import shutil
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -30,23 +29,9 @@ from vaekit.errors import ConfigError, ModelError
 from vaekit.training.loop import fit
 
 
-def vaekit_main(argv: list[str]) -> int:
-    """cli.main with the explore commands registered (until cli.COMMAND_MODULES lists them)."""
-    modules = list(cli.COMMAND_MODULES)
-    if "explore" not in modules:
-        modules.append("explore")
-    with mock.patch.object(cli, "COMMAND_MODULES", modules):
-        return cli.main(argv)
-
-
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    cfg = RunConfig(
-        data=DataConfig(source="digits", limit=200),
-        model=ModelConfig(arch="mlp", latent_dim=4, hidden=(16,)),
-        train=TrainConfig(epochs=2, batch_size=32, lr=3e-3, progress=False, threads=1, tensorboard=False),
-    )
-    return fit(cfg, tmp_path_factory.mktemp("interp") / "run").path
+def run_dir(tiny_run) -> Path:
+    return tiny_run("interp", epochs=2, data={"limit": 200}, latent_dim=4, hidden=(16,))
 
 
 def tiny_model(latent_dim: int = 6) -> torch.nn.Module:
@@ -240,9 +225,9 @@ def test_image_rows_png_is_the_pixel_grid_or_a_labelled_figure(tmp_path):
 
 def test_interpolate_command_png_gif_and_npy(run_dir, tmp_path):
     argv = ["interpolate", str(run_dir), "--pairs", "3", "--steps", "5", "--seed", "2"]
-    assert vaekit_main([*argv, "--out", str(tmp_path / "i.png"), "--gif", str(tmp_path / "i.gif"), "--mode", "slerp"]) == 0
+    assert cli.main([*argv, "--out", str(tmp_path / "i.png"), "--gif", str(tmp_path / "i.gif"), "--mode", "slerp"]) == 0
     assert (tmp_path / "i.png").stat().st_size > 200 and (tmp_path / "i.gif").stat().st_size > 200
-    assert vaekit_main([*argv, "--out", str(tmp_path / "i.npy")]) == 0
+    assert cli.main([*argv, "--out", str(tmp_path / "i.npy")]) == 0
     paths = np.load(tmp_path / "i.npy")
     assert paths.shape == (3, 5, 1, 8, 8)
     model = RunDir(run_dir).load_model()
@@ -260,7 +245,7 @@ def test_traverse_command_orders_rows_by_kl(run_dir, tmp_path, capsys):
     silence_dims(model, [0, 2])
     save_tensors(run2 / MODEL, model.state_dict())
     capsys.readouterr()
-    assert vaekit_main(["traverse", str(run2), "--range", "2", "--steps", "5", "--out", str(tmp_path / "t.npy")]) == 0
+    assert cli.main(["traverse", str(run2), "--range", "2", "--steps", "5", "--out", str(tmp_path / "t.npy")]) == 0
     table = capsys.readouterr().out.splitlines()[-4:]  # rank, dim, KL
     dims = [int(line.split()[1]) for line in table]
     kls = [float(line.split()[2]) for line in table]
@@ -271,9 +256,9 @@ def test_traverse_command_orders_rows_by_kl(run_dir, tmp_path, capsys):
     expected = traverse(model, rank_dims(kl).tolist(), kl, None, 2.0, 5)
     np.testing.assert_allclose(rows, expected.x.numpy(), atol=1e-6)
     # --dims picks ranks; --order index picks dimensions
-    assert vaekit_main(["traverse", str(run2), "--dims", "3", "--steps", "3", "--out", str(tmp_path / "last.npy")]) == 0
+    assert cli.main(["traverse", str(run2), "--dims", "3", "--steps", "3", "--out", str(tmp_path / "last.npy")]) == 0
     assert f"   3    {dims[-1]}" in capsys.readouterr().out
-    assert vaekit_main(["traverse", str(run2), "--dims", "3", "--order", "index", "--out", str(tmp_path / "d3.npy")]) == 0
+    assert cli.main(["traverse", str(run2), "--dims", "3", "--order", "index", "--out", str(tmp_path / "d3.npy")]) == 0
     rank, dim, _ = capsys.readouterr().out.splitlines()[-1].split()
     assert int(dim) == 3 and int(rank) == dims.index(3)
 
@@ -293,23 +278,22 @@ def test_traverse_ranks_by_activity_when_no_per_dimension_kl_exists(tmp_path, ca
     assert what == "activity"
     torch.testing.assert_close(scores, posterior_stats(model, val).mean.double().var(0))
     capsys.readouterr()
-    assert vaekit_main(["traverse", str(run), "--steps", "3", "--out", str(tmp_path / "t.npy")]) == 0
+    assert cli.main(["traverse", str(run), "--steps", "3", "--out", str(tmp_path / "t.npy")]) == 0
     out = capsys.readouterr().out
     assert "activity" in out
     dims = [int(line.split()[1]) for line in out.splitlines()[-3:]]
     assert dims == rank_dims(scores).tolist()
-    assert vaekit_main(["traverse", str(run), "--dims", "2", "--order", "index", "--out", str(tmp_path / "i.npy")]) == 0
+    assert cli.main(["traverse", str(run), "--dims", "2", "--order", "index", "--out", str(tmp_path / "i.npy")]) == 0
     with pytest.raises(ModelError, match="factorise"):
         kl_per_dim(model, val)
 
 
 def test_traverse_command_png_and_base_from_an_example(run_dir, tmp_path):
     out = tmp_path / "t.png"
-    assert vaekit_main(["traverse", str(run_dir), "--index", "5", "--split", "test", "--dims", "0-1", "--out", str(out)]) == 0
+    assert cli.main(["traverse", str(run_dir), "--index", "5", "--split", "test", "--dims", "0-1", "--out", str(out)]) == 0
     assert out.stat().st_size > 1000
     assert (
-        vaekit_main(["traverse", str(run_dir), "--index", "5", "--dims", "0", "--steps", "3", "--out", str(tmp_path / "b.npy")])
-        == 0
+        cli.main(["traverse", str(run_dir), "--index", "5", "--dims", "0", "--steps", "3", "--out", str(tmp_path / "b.npy")]) == 0
     )
     row = np.load(tmp_path / "b.npy")[0]  # (3, 1, 8, 8): values -3, 0, +3 of the top dimension
     model = RunDir(run_dir).load_model()
@@ -338,7 +322,7 @@ def test_interpolate_and_traverse_errors(run_dir, tmp_path, capsys, argv, needle
     argv = [a.format(run=run_dir, tmp=tmp_path) for a in argv]
     if "--out" not in argv:
         argv += ["--out", str(tmp_path / "o.npy")]
-    assert vaekit_main(argv) == 1
+    assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
     assert not (tmp_path / "o.npy").exists()

@@ -9,11 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from vaekit import cli
 from vaekit.applications.anomaly import ScoreSettings, anomaly_scores, fit_latent_score
 from vaekit.applications.detector import fit_detector, load_detector, save_detector
 from vaekit.checkpoint import RunDir
-from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaekit.config import DataConfig
 from vaekit.core.inference import posterior_stats
 from vaekit.core.likelihoods import GaussianLikelihood
 from vaekit.core.posteriors import DiagonalGaussian
@@ -21,17 +20,8 @@ from vaekit.core.priors import StandardNormal
 from vaekit.core.vae import VAE
 from vaekit.data import load_data
 from vaekit.errors import ConfigError, ModelError
-from vaekit.training.loop import fit
 
 pytest.importorskip("sklearn")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------- the score on a model with a known encoder
@@ -109,18 +99,6 @@ def test_latent_score_errors():
 # ---------------------------------------------------------------- detector.json and the CLI
 
 
-@pytest.fixture(scope="module")
-def zeros_run(tmp_path_factory):
-    """A model of the digit 0 only: every other digit is an anomaly."""
-    cfg = RunConfig(
-        data=DataConfig(source="digits", classes=(0,)),
-        model=ModelConfig(arch="mlp", latent_dim=4, hidden=(64,)),
-        train=TrainConfig(epochs=30, batch_size=32, lr=3e-3, progress=False, threads=1, tensorboard=False),
-        seed=0,
-    )
-    return fit(cfg, tmp_path_factory.mktemp("latent") / "zeros").path
-
-
 def test_detector_keeps_the_fitted_density(zeros_run, tmp_path):
     run = RunDir(zeros_run)
     model = run.load_model()
@@ -134,15 +112,13 @@ def test_detector_keeps_the_fitted_density(zeros_run, tmp_path):
     torch.testing.assert_close(anomaly_scores(model, test.x, back.settings), anomaly_scores(model, test.x, settings))
 
 
-def test_detect_fit_and_score_cli_with_the_latent_score(monkeypatch, zeros_run, tmp_path):
-    if "detect" not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "detect"])
+def test_detect_fit_and_score_cli_with_the_latent_score(main, zeros_run, tmp_path):
     run = tmp_path / "r"
     shutil.copytree(zeros_run, run)
-    assert cli.main(["detect", "fit", str(run), "--score", "latent", "--components", "2", "--contamination", "0.05"]) == 0
+    assert main(["detect", "fit", str(run), "--score", "latent", "--components", "2", "--contamination", "0.05"]) == 0
     det = json.loads((run / "detector.json").read_text())
     assert det["score"]["kind"] == "latent" and len(det["score"]["latent"]["weights"]) == 2
     out = tmp_path / "s.csv"
-    assert cli.main(["detect", "score", str(run), "--out", str(out), "--labels-from-data"]) == 0
+    assert main(["detect", "score", str(run), "--out", str(out), "--labels-from-data"]) == 0
     metrics = json.loads((tmp_path / "s_metrics.json").read_text())
     assert metrics["auroc"] > 0.9  # digit 0 against the other nine digits

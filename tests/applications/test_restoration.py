@@ -8,52 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from vaekit import cli
 from vaekit.applications.masks import fit_mask, named_mask, random_mask, resolve_mask
 from vaekit.applications.restoration import denoise, impute
 from vaekit.applications.seeded import make_generator
 from vaekit.checkpoint import RunDir
-from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaekit.core.likelihoods import GaussianLikelihood
 from vaekit.core.posteriors import DiagonalGaussian
 from vaekit.core.priors import StandardNormal
 from vaekit.core.vae import VAE
 from vaekit.data import load_data
 from vaekit.errors import ConfigError, DataError
-from vaekit.training.loop import fit
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def main(monkeypatch):
-    if "detect" not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "detect"])
-    return cli.main
-
-
-def _train(out, source="digits", **model):
-    m = dict(arch="mlp", latent_dim=4, hidden=(64,))
-    m.update(model)
-    cfg = RunConfig(
-        data=DataConfig(source=source),
-        model=ModelConfig(**m),
-        train=TrainConfig(epochs=10, batch_size=32, lr=3e-3, progress=False, threads=1, tensorboard=False),
-        seed=0,
-    )
-    return fit(cfg, out).path
-
-
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    return _train(tmp_path_factory.mktemp("restore") / "digits")
-
 
 # ---------------------------------------------------------------- masks
 
@@ -292,7 +256,7 @@ def test_denoise_folder_keeps_file_names(main, digits_run, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def wine_run(tmp_path_factory):
+def wine_run(tmp_path_factory, tiny_run):
     from sklearn.datasets import load_wine
 
     d = tmp_path_factory.mktemp("wine")
@@ -302,7 +266,8 @@ def wine_run(tmp_path_factory):
         w = csv.writer(f)
         w.writerow(header)
         w.writerows([*map(float, row), int(t)] for row, t in zip(wine.data, wine.target))
-    return _train(d / "run", source=f"csv:{d / 'wine.csv'}", likelihood="gaussian-learned", hidden=(32,)), d / "wine.csv"
+    run = tiny_run("wine", epochs=10, data={"source": f"csv:{d / 'wine.csv'}"}, likelihood="gaussian-learned", hidden=(32,))
+    return run, d / "wine.csv"
 
 
 def test_inpaint_csv_fills_only_the_gaps_in_original_units(main, wine_run, tmp_path):
