@@ -54,8 +54,11 @@ def iterate_batches(
 def dynamic_binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Resample binary pixels x ~ Bernoulli(x) for a batch in [0, 1] (same shape as x).
 
-    The generator must live on x's device.
+    A generator on another device than x (the run's CPU generator, GPU data) draws on its own
+    device and the result moves to x's, so a GPU run binarises as a CPU run does.
     """
+    if generator is not None and generator.device != x.device:
+        return torch.bernoulli(x.to(generator.device), generator=generator).to(x.device)
     return torch.bernoulli(x, generator=generator)
 
 

@@ -294,7 +294,7 @@ class StreamChunks:
         decoded = self.reader.read([self.split.rows[c.start : c.stop] for c in chunks])
         for c, x in zip(chunks, decoded):
             if g is not None:
-                x = dynamic_binarize(x.cpu(), g).to(x.device)  # the generator lives on the CPU
+                x = dynamic_binarize(x, g)  # drawn on the generator's device (the CPU)
             y = None if self.split.y is None else self.split.y[c.start : c.stop].to(self.reader.device)
             yield x, y
 
