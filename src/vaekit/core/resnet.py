@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from vaekit.core.networks import activation, check_halvings
+from vaekit.core.networks import activation, check_halvings, up_conv
 
 
 class ResBlock(nn.Module):
@@ -83,12 +83,7 @@ class ResNetDecoder(nn.Module):
         widths = [*rev, rev[-1]]
         for i in range(len(channels)):
             layers += [ResBlock(widths[i], act, dropout) for _ in range(blocks)]
-            (h_in, w_in), (h_t, w_t) = sizes[-1 - i], sizes[-2 - i]
-            op = (h_t - 2 * h_in, w_t - 2 * w_in)  # 0 or 1: recovers odd sizes exactly
-            layers += [
-                activation(act),
-                nn.ConvTranspose2d(widths[i], widths[i + 1], 4, stride=2, padding=1, output_padding=op),
-            ]
+            layers += [activation(act), up_conv(widths[i], widths[i + 1], sizes[-1 - i], sizes[-2 - i])]
         self.body = nn.Sequential(*layers, activation(act))
         self.head = nn.Conv2d(widths[-1], c_out, 3, padding=1)
 

@@ -73,7 +73,7 @@ def _check(cfg: RunConfig, env: ddp.DistEnv) -> None:
 
 
 # settings a resumed run may change: how long it runs and how it reports, never what it computes
-RESUMABLE = ("epochs", "max_time", "early_stopping", "progress", "threads", "tensorboard", "log_every")
+RESUMABLE = ("epochs", "max_time", "early_stopping", "progress", "threads", "tensorboard", "log_every", "compile")
 DATA_RESUMABLE = ("streaming", "memory_budget_gb", "workers")  # how batches are read, not which
 
 
@@ -270,7 +270,8 @@ def _train_epoch(
             eps = eps.transpose(0, 1)  # (k, B, D)
         if t.lr_schedule == "cosine":
             _set_lr(optimizer, schedules.cosine_lr(seen_batches, total_steps, t.lr, t.lr_min))
-        terms = objective(model, x, eps=eps, loss_scale=share, mask=mask, condition=y, step=seen_batches)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"):  # train.precision
+            terms = objective(model, x, eps=eps, loss_scale=share, mask=mask, condition=y, step=seen_batches)
         optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
         finite = torch.isfinite(terms.loss)

@@ -22,6 +22,13 @@ from vaekit.training import schedules
 EXTRA_TERMS = ("aux_loss", "perplexity", "iwae", "mi", "tc", "dwkl", "gan_loss")
 
 
+def loss_function(fn, t: TrainConfig):
+    """``fn`` as is, or through ``torch.compile`` when ``train.compile`` is set: the model's forward
+    and the loss terms become one graph with fused elementwise kernels. Only tensors and floats vary
+    from step to step (never the step count), so a run compiles once per batch shape."""
+    return torch.compile(fn) if t.compile else fn
+
+
 class TrainObjective:
     """Base: the single-sample (beta-weighted) ELBO with KL warm-up and free bits."""
 
@@ -31,6 +38,7 @@ class TrainObjective:
         self.t, self.steps_per_epoch = t, steps_per_epoch
         self.modules: dict[str, nn.Module] = {}  # extra trained modules, saved in the training state
         self.optimizers: dict[str, torch.optim.Optimizer] = {}  # their optimizers, saved likewise
+        self._elbo = loss_function(elbo, t)
 
     def kl_weight(self, step: int) -> float:
         return schedules.kl_weight(step, self.steps_per_epoch, self.t.beta, self.t.kl_warmup_epochs)
@@ -47,7 +55,7 @@ class TrainObjective:
         step: int,
     ) -> ELBOTerms:
         t = self.t
-        return elbo(
+        return self._elbo(
             model, x, kl_weight=self.kl_weight(step), free_bits=t.free_bits, eps=eps, loss_scale=loss_scale, mask=mask,
             condition=condition,
         )  # fmt: skip
@@ -64,7 +72,7 @@ class CapacityObjective(TrainObjective):
         return schedules.capacity(step, self.t.capacity_max, self.t.capacity_steps)
 
     def __call__(self, model, x, *, eps, loss_scale, mask, condition, step) -> ELBOTerms:  # type: ignore[override]
-        return elbo(
+        return self._elbo(
             model, x, kl_weight=self.kl_weight(step), eps=eps, loss_scale=loss_scale, mask=mask, condition=condition,
             capacity=self.capacity(step),
         )  # fmt: skip
@@ -76,11 +84,12 @@ class IWAEObjective(TrainObjective):
     def __init__(self, t: TrainConfig, steps_per_epoch: int):
         super().__init__(t, steps_per_epoch)
         self.samples = t.k
+        self._iwae = loss_function(iwae, t)
 
     def __call__(self, model, x, *, eps, loss_scale, mask, condition, step) -> ELBOTerms:  # type: ignore[override]
         # warm-up scales log p(z) - log q(z|x) in each weight; beta itself stays 1 for a true bound
         warm = schedules.kl_weight(step, self.steps_per_epoch, 1.0, self.t.kl_warmup_epochs)
-        return iwae(
+        return self._iwae(
             model, x, self.t.k, estimator=self.t.iwae_estimator, kl_weight=warm, eps=eps, loss_scale=loss_scale,
             mask=mask, condition=condition,
         )  # fmt: skip
@@ -92,10 +101,11 @@ class BetaTCObjective(TrainObjective):
     def __init__(self, t: TrainConfig, steps_per_epoch: int, dataset_size: int):
         super().__init__(t, steps_per_epoch)
         self.dataset_size = dataset_size
+        self._btcvae = loss_function(btcvae, t)
 
     def __call__(self, model, x, *, eps, loss_scale, mask, condition, step) -> ELBOTerms:  # type: ignore[override]
         warm = schedules.kl_weight(step, self.steps_per_epoch, 1.0, self.t.kl_warmup_epochs)
-        return btcvae(
+        return self._btcvae(
             model, x, self.dataset_size, beta=self.t.beta, kl_weight=warm, eps=eps, loss_scale=loss_scale, mask=mask,
             condition=condition,
         )  # fmt: skip
@@ -126,6 +136,8 @@ def make_objective(t: TrainConfig, model: VAE, *, steps_per_epoch: int, dataset_
     if t.objective == "btcvae":
         return BetaTCObjective(t, steps_per_epoch, dataset_size)
     if t.objective == "vaegan":
+        if t.compile:
+            raise ConfigError("train.compile works with the elbo, iwae and btcvae objectives; set train.compile=false for vaegan")
         from vaekit.training.adversarial import VAEGANObjective
 
         return VAEGANObjective(t, steps_per_epoch, model)
