@@ -71,3 +71,19 @@ def test_unknown_likelihood_is_a_clear_error():
 
     with pytest.raises(ModelError, match="unknown likelihood"):
         build_likelihood("poisson-typo", (3,))
+
+
+def test_bernoulli_log_prob_matches_torch_exactly_with_and_without_sample_dims():
+    from torch.distributions import Bernoulli, Independent
+
+    from vaekit.core.likelihoods import BernoulliLikelihood
+
+    x = torch.bernoulli(torch.rand(5, 1, 6, 7))
+    for lead in [(5,), (3, 5)]:  # one draw per image, or k=3 draws of the same images
+        logits = torch.randn(*lead, 1, 6, 7, requires_grad=True)
+        ours = BernoulliLikelihood((1, 6, 7))(logits).log_prob(x)
+        ref = Independent(Bernoulli(logits=logits), 3).log_prob(x)
+        assert ours.shape == lead and torch.equal(ours, ref)
+        (g_ours,) = torch.autograd.grad(ours.sum(), logits)
+        (g_ref,) = torch.autograd.grad(ref.sum(), logits)
+        assert torch.equal(g_ours, g_ref)

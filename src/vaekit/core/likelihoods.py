@@ -89,12 +89,25 @@ class Likelihood(nn.Module):
         return Independent(base, len(self.data_shape))
 
 
+class IndependentBernoulli(Independent):
+    """Independent Bernoulli pixels whose ``log_prob`` is minus the summed BCE-with-logits: the same
+    numbers as ``Independent(Bernoulli).log_prob``, without negating every element (forward and
+    backward) before the sum — two fewer passes over the image per training step."""
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        logits = self.base_dist.logits  # (*lead, *shape); value may lack leading dims (k draws of one x)
+        if value.shape != logits.shape:
+            logits, value = torch.broadcast_tensors(logits, value)
+        bce = F.binary_cross_entropy_with_logits(logits, value, reduction="none")  # (*lead, *shape)
+        return -bce.flatten(-self.reinterpreted_batch_ndims).sum(-1)  # (*lead,)
+
+
 class BernoulliLikelihood(Likelihood):
     """Binary or [0, 1] data. Built from logits so log_prob is the fused BCE-with-logits kernel."""
 
     def forward(self, h: torch.Tensor) -> Distribution:
         (logits,) = self._split(h)
-        return self._wrap(Bernoulli(logits=logits, validate_args=False))
+        return IndependentBernoulli(Bernoulli(logits=logits, validate_args=False), len(self.data_shape), validate_args=False)
 
 
 class GaussianLikelihood(Likelihood):
