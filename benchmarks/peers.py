@@ -1,10 +1,11 @@
-"""vaekit against what a user would otherwise write or install, side by side in one run.
+"""vaekit against what a user would otherwise write or install, side by side in one run; plus the
+timings that should not regress (the conv model's epoch, the k=5000 evaluation, start-up).
 
 Same data (60,000 MNIST training images), same model (MLP 784-400-20, Bernoulli, Adam 1e-3,
-batch 128, float32), same threads. Installs nothing: pythae is measured only when importable.
-Runs alternate round by round and ratios are taken pair by pair.
+batch 128, float32), same threads. Installs nothing: pythae is measured only when importable (keep
+it in its own venv). Runs alternate round by round and ratios are taken pair by pair.
 
-    python benchmarks/peers.py [--epochs 3] [--rounds 3] [--quality-epochs 10]
+    python benchmarks/peers.py [--epochs 3] [--rounds 3] [--quality-epochs 10] [--threads 2]
 
 --quality-epochs N also trains each implementation N epochs and reports its test ELBO, computed
 by one shared function from each model's encoder/decoder outputs (so the numbers compare).
@@ -24,21 +25,29 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from paired import (
+    FLOPS_PER_EXAMPLE,
+    MLP,
+    ROOT,
+    conditions,
+    gemm_floor,
+    minimal_loop,
+    mnist_60k,
+    paired_ratio,
+    run_paired,
+    vaekit_epochs,
+    vaekit_fit,
+)
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from vaekit.config import ModelConfig
+from vaekit.core import build_model
+from vaekit.data import DataSplits, Split
+from vaekit.evaluation import iwae_nll
 
-from train_throughput import MinimalVAE  # noqa: E402
-
-from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from vaekit.data import DataSplits, Split, load_data  # noqa: E402
-from vaekit.training.loop import fit  # noqa: E402
-
-# Each implementation: train(x, epochs, seed) -> (seconds per epoch list, encode_decode)
-# where encode_decode(x) -> (mu, logvar, logits) for the shared test-ELBO computation.
+# encode_decode(x (B, 784)) -> (mu, logvar, logits) of one posterior draw, for the shared test ELBO
 EncDec = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+CONV = ModelConfig(arch="conv", channels=(32, 64), latent_dim=16, likelihood="bernoulli")  # configs/mnist_conv.toml
 
 
 def test_elbo(encode_decode: EncDec, x: torch.Tensor, seed: int = 0) -> float:
@@ -55,59 +64,26 @@ def test_elbo(encode_decode: EncDec, x: torch.Tensor, seed: int = 0) -> float:
     return -total / x.shape[0]
 
 
-def minimal_loop(x: torch.Tensor, epochs: int, seed: int, loader: bool = False):
-    torch.manual_seed(seed)
-    model = MinimalVAE()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    flat = x.reshape(x.shape[0], -1)
-    if loader:
-        batches = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(flat), batch_size=128, shuffle=True)
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        it = (b for (b,) in batches) if loader else (flat[idx] for idx in torch.randperm(flat.shape[0]).split(128))
-        for xb in it:
-            logits, mu, logvar = model(xb)
-            loss = (F.binary_cross_entropy_with_logits(logits, xb, reduction="sum") - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())) / xb.shape[0]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        times.append(time.perf_counter() - t0)
-
-    def encdec(xb):
-        h = F.relu(model.fc1(xb))
-        mu, logvar = model.fc21(h), model.fc22(h)
-        return mu, logvar, model.fc4(F.relu(model.fc3(mu + torch.randn_like(mu) * torch.exp(0.5 * logvar))))
-
-    return times, encdec
-
-
-def vaekit_run(data: DataSplits, epochs: int, seed: int):
-    cfg = RunConfig(
-        data=DataConfig(source="mnist"),
-        model=ModelConfig(arch="mlp", hidden=(400,), latent_dim=20, likelihood="bernoulli"),
-        train=TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, progress=False, tensorboard=False),
-        seed=seed,
-    )
-    with tempfile.TemporaryDirectory() as d:
-        run = fit(cfg, Path(d) / "run", data=data)
-    model = run.model
+def vaekit_trained(data: DataSplits, epochs: int, seed: int) -> EncDec:
+    model = vaekit_fit(data, epochs, seed).model
 
     def encdec(xb):
         qz = model.encode(xb.reshape(-1, 1, 28, 28))
         mu, sd = qz.base_dist.loc, qz.base_dist.scale
-        z = mu + sd * torch.randn_like(mu)
-        return mu, 2 * torch.log(sd), model.decoder(z).reshape(-1, 784)
+        return mu, 2 * torch.log(sd), model.decoder(mu + sd * torch.randn_like(mu)).reshape(-1, 784)
 
-    return [r["train_seconds"] for r in run.history], encdec
+    return encdec
 
 
-def pythae_run(x: torch.Tensor, epochs: int, seed: int):
+def pythae_run(x: torch.Tensor, epochs: int, seed: int) -> tuple[list[float], EncDec]:
+    """pythae's VAE with the same networks, trained by its BaseTrainer for ``epochs`` epochs (one
+    trainer, its defaults: progress bar, best-model copy per epoch); seconds per epoch by callback."""
     from pythae.data.datasets import BaseDataset
     from pythae.models import VAE, VAEConfig
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.trainers import BaseTrainer, BaseTrainerConfig
+    from pythae.trainers.training_callbacks import TrainingCallback
 
     class Enc(BaseEncoder):
         def __init__(self):
@@ -129,34 +105,41 @@ def pythae_run(x: torch.Tensor, epochs: int, seed: int):
         def forward(self, z):
             return ModelOutput(reconstruction=torch.sigmoid(self.logits(z)).reshape(-1, 1, 28, 28))
 
+    class EpochTimer(TrainingCallback):
+        def __init__(self):
+            self.times: list[float] = []
+
+        def on_epoch_begin(self, training_config, **kwargs):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, training_config, **kwargs):
+            self.times.append(time.perf_counter() - self.t0)
+
     torch.manual_seed(seed)
     enc, dec = Enc(), Dec()
     model = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=20, reconstruction_loss="bce"), encoder=enc, decoder=dec)
-    times = []
-    dataset = BaseDataset(x, torch.zeros(x.shape[0]))  # what pythae's pipeline wraps arrays in
+    timer = EpochTimer()
     with tempfile.TemporaryDirectory() as d:
-        cfg = BaseTrainerConfig(output_dir=d, num_epochs=1, per_device_train_batch_size=128, learning_rate=1e-3,
+        cfg = BaseTrainerConfig(output_dir=d, num_epochs=epochs, per_device_train_batch_size=128, learning_rate=1e-3,
                                 optimizer_cls="Adam", steps_saving=None, no_cuda=True, seed=seed)  # fmt: skip
-        for _ in range(epochs):  # one trainer per epoch so each epoch is timed alone (same maths)
-            trainer = BaseTrainer(model=model, train_dataset=dataset, training_config=cfg)
-            t0 = time.perf_counter()
-            trainer.train()
-            times.append(time.perf_counter() - t0)
-            model = trainer._best_model if getattr(trainer, "_best_model", None) is not None else model
+        BaseTrainer(
+            model=model, train_dataset=BaseDataset(x, torch.zeros(x.shape[0])), training_config=cfg, callbacks=[timer]
+        ).train()
 
     def encdec(xb):
         out = enc(xb)
         mu, lv = out.embedding, out.log_covariance
         return mu, lv, dec.logits(mu + torch.randn_like(mu) * torch.exp(0.5 * lv))
 
-    return times, encdec
+    return timer.times, encdec
 
 
-def startup_seconds(code: str, reps: int = 5) -> float:
+def startup_seconds(code: list[str], reps: int = 5) -> float:
+    """Median wall time of a fresh interpreter running ``code`` (``python -c ...`` or ``-m ...``)."""
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        subprocess.run([sys.executable, *code], check=True, capture_output=True)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -167,78 +150,97 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quality-epochs", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "mnist"))
+    ap.add_argument("--conv-images", type=int, default=10_000, help="training images per conv-model epoch")
+    ap.add_argument("--eval-images", type=int, default=100, help="test images for the k=5000 NLL timing")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "peers.md"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    data = mnist_60k()
+    x_train = data.train.x
 
-    full = load_data(DataConfig(source="mnist", data_dir=args.data_dir, validation_fraction=0.0))
-    x_train = torch.cat([full.train.x, full.validation.x])  # all 60,000
-    data = DataSplits(full.name, full.kind, full.shape, Split(x_train), full.test, full.test)
-    impls: dict[str, Callable] = {
-        "vaekit": lambda e, s: vaekit_run(data, e, s),
-        "minimal loop, one in-memory tensor": lambda e, s: minimal_loop(x_train, e, s),
-        "minimal loop through DataLoader": lambda e, s: minimal_loop(x_train, e, s, loader=True),
+    impls: dict[str, Callable[[int], list[float]]] = {
+        "vaekit": lambda r: vaekit_epochs(data, args.epochs, r),
+        "minimal loop, one in-memory tensor": lambda r: minimal_loop(x_train, args.epochs, r)[0],
+        "minimal loop through DataLoader": lambda r: minimal_loop(x_train, args.epochs, r, loader=True)[0],
     }
     has_pythae = importlib.util.find_spec("pythae") is not None
     if has_pythae:
-        impls["pythae VAE + BaseTrainer"] = lambda e, s: pythae_run(x_train, e, s)
+        impls["pythae VAE + BaseTrainer"] = lambda r: pythae_run(x_train, args.epochs, r)[0]
+    per_epoch = run_paired(impls, args.rounds)
 
-    per_epoch: dict[str, list[float]] = {k: [] for k in impls}
-    for r in range(args.rounds):
-        names = list(impls) if r % 2 == 0 else list(reversed(impls))
-        for name in names:
-            times, _ = impls[name](args.epochs, r)
-            per_epoch[name].append(statistics.median(times[1:] if len(times) > 1 else times))
-            print(f"round {r + 1}: {name:38s} {per_epoch[name][-1]:.2f} s/epoch", flush=True)
-
-    quality = {}
+    quality: dict[str, float] = {}
     if args.quality_epochs:
-        for name, run in impls.items():
-            _, encdec = run(args.quality_epochs, 0)
-            quality[name] = test_elbo(encdec, full.test.x)
-            print(f"{name}: test ELBO after {args.quality_epochs} epochs {quality[name]:.2f}", flush=True)
+        n = args.quality_epochs
+        trained: dict[str, Callable[[], EncDec]] = {
+            "vaekit": lambda: vaekit_trained(data, n, 0),
+            "minimal loop, one in-memory tensor": lambda: minimal_loop(x_train, n, 0)[1].encode_decode,
+            "minimal loop through DataLoader": lambda: minimal_loop(x_train, n, 0, loader=True)[1].encode_decode,
+        }
+        if has_pythae:
+            trained["pythae VAE + BaseTrainer"] = lambda: pythae_run(x_train, n, 0)[1]
+        for name, train in trained.items():
+            quality[name] = test_elbo(train(), data.test.x)
+            print(f"{name}: test ELBO after {n} epochs {quality[name]:.2f}", flush=True)
 
-    # the floor: GEMM FLOPs of one epoch at the GEMM rate measured at these layer shapes
-    flops_per_example = 3 * 2 * (784 * 400 + 400 * 40 + 20 * 400 + 400 * 784)  # fwd + 2x bwd
-    a, b = torch.randn(128, 784), torch.randn(784, 400)
-    for _ in range(50):
-        a @ b
+    # the conv model (configs/mnist_conv.toml's network), float32 and bf16 autocast, on a subset
+    sub = DataSplits(data.name, data.kind, data.shape, Split(x_train[: args.conv_images]), data.test, data.test)
+    scale = 60_000 / args.conv_images
+    conv = run_paired(
+        {
+            "conv float32": lambda r: [s * scale for s in vaekit_epochs(sub, 2, r, model=CONV)],
+            "conv, train.precision = bf16": lambda r: [s * scale for s in vaekit_epochs(sub, 2, r, model=CONV, precision="bf16")],
+        },
+        args.rounds,
+    )
+
+    # the k=5000 importance-weighted NLL of the MLP (timing does not depend on the weights)
+    torch.manual_seed(0)
+    x_eval = torch.bernoulli(data.test.x[: args.eval_images], generator=torch.Generator().manual_seed(0))
+    mlp = build_model(MLP, (1, 28, 28)).eval()
     t0 = time.perf_counter()
-    for _ in range(2000):
-        a @ b
-    rate = 2000 * 2 * 128 * 784 * 400 / (time.perf_counter() - t0)
-    floor = 60_000 * flops_per_example / rate
+    iwae_nll(mlp, x_eval, 5000, generator=torch.Generator().manual_seed(0))
+    eval_seconds = time.perf_counter() - t0
 
+    floor, rate = gemm_floor(args.threads)
     vk = per_epoch["vaekit"]
+    q_head = f" test ELBO after {args.quality_epochs} epochs |" if quality else ""
     lines = [
-        f"MLP 784-400-20, Bernoulli, Adam 1e-3, batch 128, float32, {args.threads} threads, 60,000 MNIST images, torch "
-        f"{torch.__version__}; {args.rounds} alternating rounds of {args.epochs} epochs (first epoch of each run dropped).",
+        f"MLP 784-400-20, Bernoulli, Adam 1e-3, batch 128, float32, 60,000 MNIST images; {conditions(args.threads)}; "
+        f"{args.rounds} alternating rounds of {args.epochs} epochs (first epoch of each run dropped).",
         "",
-        "| implementation | seconds/epoch | ratio to vaekit (median of paired ratios) |"
-        + (f" test ELBO after {args.quality_epochs} epochs |" if quality else ""),
+        "| implementation | seconds/epoch (median of rounds) | ratio to vaekit (median of paired ratios) |" + q_head,
         "| --- | --- | --- |" + (" --- |" if quality else ""),
     ]
     for name, vals in per_epoch.items():
-        ratio = statistics.median(v / b for v, b in zip(vals, vk))
         q = f" {quality[name]:.2f} |" if quality else ""
-        lines.append(f"| {name} | {statistics.median(vals):.2f} | {ratio:.2f} |{q}")
+        lines.append(f"| {name} | {statistics.median(vals):.2f} | {paired_ratio(vals, vk):.2f} |{q}")
     if not has_pythae:
         lines.append("| pythae VAE + BaseTrainer | not installed | — |" + (" — |" if quality else ""))
     lines += [
         "",
-        f"GEMM floor: {flops_per_example * 60_000 / 1e9:.1f} GFLOP per epoch at {rate / 1e9:.0f} GFLOP/s measured at "
-        f"the 128x784x400 shape = {floor:.2f} s/epoch; vaekit reaches {floor / statistics.median(vk):.0%} of it.",
+        f"GEMM floor: {FLOPS_PER_EXAMPLE * 60_000 / 1e9:.1f} GFLOP per epoch (forward, input and weight gradients) at "
+        f"{rate / 1e9:.0f} GFLOP/s, the rate of exactly those matmuls timed alone at batch 128 = {floor:.2f} s/epoch; "
+        f"vaekit runs at {floor / statistics.median(vk):.0%} of it.",
+        "",
+        "| also timed | seconds | ratio |",
+        "| --- | --- | --- |",
     ]
-    src = str(ROOT / "src")
-    path = f"import sys; sys.path.insert(0, {src!r}); "
-    vaekit_help = startup_seconds(path + "sys.argv = ['vaekit', '--help']\nfrom vaekit.cli import main\ntry: main()\nexcept SystemExit: pass")
-    lines += ["", "| start-up | seconds (median of 5) |", "| --- | --- |"]
-    lines.append(f"| `vaekit --help` | {vaekit_help:.2f} |")
-    lines.append(f"| `import vaekit` | {startup_seconds(path + 'import vaekit'):.2f} |")
-    lines.append(f"| `import torch` | {startup_seconds('import torch'):.2f} |")
+    c32 = conv["conv float32"]
+    for name, vals in conv.items():
+        lines.append(
+            f"| {name} (channels 32, 64; latent 16), per 60,000 images, timed on {args.conv_images:,} | "
+            f"{statistics.median(vals):.1f} | {paired_ratio(vals, c32):.2f} |"
+        )
+    lines.append(
+        f"| k=5000 IWAE NLL of the MLP, {args.eval_images} test images ({args.eval_images / eval_seconds:.1f} images/s; "
+        f"the 10,000-image test set would take ~{10_000 / args.eval_images * eval_seconds / 60:.0f} min) | {eval_seconds:.1f} | — |"
+    )
+    help_s = startup_seconds(["-m", "vaekit", "--help"])
+    lines += ["", "| start-up | seconds (median of 5) |", "| --- | --- |", f"| `vaekit --help` | {help_s:.2f} |"]
+    lines.append(f"| `import vaekit` | {startup_seconds(['-c', 'import vaekit']):.2f} |")
+    lines.append(f"| `import torch` | {startup_seconds(['-c', 'import torch']):.2f} |")
     if has_pythae:
-        lines.append(f"| `import pythae` | {startup_seconds('import pythae'):.2f} |")
+        lines.append(f"| `import pythae` | {startup_seconds(['-c', 'import pythae']):.2f} |")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
