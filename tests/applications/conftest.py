@@ -7,19 +7,10 @@ small MLP VAE on sklearn's digits (or another source) and returns its run direct
 from pathlib import Path
 
 import pytest
-import torch
 
 from vaekit import cli
 from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaekit.training.loop import fit
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

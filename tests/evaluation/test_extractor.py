@@ -14,15 +14,6 @@ def digits():
     return load_data(DataConfig(source="digits"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # a tiny CNN trains faster on one thread than on two contended ones
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_trains_once_caches_as_safetensors_and_json_and_reloads(digits, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     first = ex.load_or_train_extractor(digits, steps=40)
