@@ -1,4 +1,4 @@
-"""Fixtures shared by the application tests: one torch thread, the command line, tiny trained runs.
+"""Fixtures shared by the application tests: the command line and tiny trained runs.
 
 Test modules cannot import conftest reliably, so the helpers are fixtures: ``tiny_run`` trains a
 small MLP VAE on sklearn's digits (or another source) and returns its run directory.
