@@ -66,7 +66,7 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
 
 
 def _detect_fit(args: argparse.Namespace) -> int:
-    from vaekit.applications.anomaly import ScoreSettings, anomaly_scores, fit_latent_score
+    from vaekit.applications.anomaly import ScoreSettings, fit_latent_score, threshold_scores
     from vaekit.applications.detector import fit_detector, save_detector, threshold_quantile, weights_sha256
     from vaekit.applications.examples import is_path_source, load_examples
     from vaekit.checkpoint import RunDir
@@ -82,7 +82,7 @@ def _detect_fit(args: argparse.Namespace) -> int:
     model = run.load_model()
     cond = _condition(model, ex)
     settings = fit_latent_score(model, ex.x, settings, condition=cond)  # the latent score's density; else a no-op
-    scores = anomaly_scores(model, ex.x, settings, condition=cond)
+    scores = threshold_scores(model, ex.x, settings, condition=cond)  # latent: cross-fitted, as new data sees it
     classes = run.config.data.classes if source == run.config.data.source and split != "all" else None
     data = {**ex.describe(), "classes": list(classes) if classes else None}
     det = fit_detector(
