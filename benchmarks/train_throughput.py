@@ -61,7 +61,7 @@ def main() -> None:
         lines += [
             "",
             f"`train.compile` costs {compile_cost[0]:.0f} s of compilation in a fresh process (cold cache), "
-            f"{statistics.median(compile_cost[1:]):.0f} s in later runs (inductor's cache warm)."
+            f"{max(0.0, statistics.median(compile_cost[1:])):.0f} s in later runs (inductor's cache warm)."
             if len(compile_cost) > 1
             else f"`train.compile` costs {compile_cost[0]:.0f} s of compilation (cold cache).",
         ]
