@@ -64,8 +64,8 @@ def test_elbo(encode_decode: EncDec, x: torch.Tensor, seed: int = 0) -> float:
     return -total / x.shape[0]
 
 
-def vaekit_trained(data: DataSplits, epochs: int, seed: int) -> EncDec:
-    model = vaekit_fit(data, epochs, seed).model
+def vaekit_trained(data: DataSplits, epochs: int, seed: int, **train) -> EncDec:
+    model = vaekit_fit(data, epochs, seed, **train).model
 
     def encdec(xb):
         qz = model.encode(xb.reshape(-1, 1, 28, 28))
@@ -144,6 +144,9 @@ def startup_seconds(code: list[str], reps: int = 5) -> float:
     return statistics.median(times)
 
 
+BF16 = "vaekit, train.precision = bf16 (autocast; results differ slightly)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
@@ -160,6 +163,7 @@ def main() -> None:
 
     impls: dict[str, Callable[[int], list[float]]] = {
         "vaekit": lambda r: vaekit_epochs(data, args.epochs, r),
+        BF16: lambda r: vaekit_epochs(data, args.epochs, r, precision="bf16"),
         "minimal loop, one in-memory tensor": lambda r: minimal_loop(x_train, args.epochs, r)[0],
         "minimal loop through DataLoader": lambda r: minimal_loop(x_train, args.epochs, r, loader=True)[0],
     }
@@ -173,6 +177,7 @@ def main() -> None:
         n = args.quality_epochs
         trained: dict[str, Callable[[], EncDec]] = {
             "vaekit": lambda: vaekit_trained(data, n, 0),
+            BF16: lambda: vaekit_trained(data, n, 0, precision="bf16"),
             "minimal loop, one in-memory tensor": lambda: minimal_loop(x_train, n, 0)[1].encode_decode,
             "minimal loop through DataLoader": lambda: minimal_loop(x_train, n, 0, loader=True)[1].encode_decode,
         }
