@@ -21,15 +21,6 @@ from vaekit.sklearn import VAEOutlierDetector, VAETransformer, elbo_scores  # no
 TINY = dict(hidden=(8,), epochs=2, batch_size=32)
 
 
-@pytest.fixture(autouse=True)
-def fast_fits():
-    """One torch thread: tiny models on a busy 2-core machine run several times faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def low_rank_table(n: int = 300, seed: int = 0) -> np.ndarray:
     """(n, 6) rows on a noisy 2-D plane, in units far from standardised (mean 100, spread 50)."""
     rng = np.random.default_rng(seed)
