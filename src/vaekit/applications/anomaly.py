@@ -129,13 +129,8 @@ def fit_latent_score(
     s = settings.check()
     if s.kind != "latent":
         return s
-    from vaekit.applications.samplers import fit_gmm_sampler
-
     _check_input(model, x, condition)
-    gmm = fit_gmm_sampler(model, x, s.components, seed=s.seed, condition=condition, batch_size=s.batch_size)
-    return replace(
-        s, latent={"weights": gmm.weights.tolist(), "means": gmm.means.tolist(), "scale_tril": gmm.scale_tril.tolist()}
-    )
+    return _fit_codes(s, _codes(model, x, s, condition))
 
 
 def threshold_scores(
@@ -154,28 +149,42 @@ def threshold_scores(
     s = settings.check()
     if s.kind != "latent":
         return anomaly_scores(model, x, s, condition=condition)
-    n = x.shape[0]
+    _check_input(model, x, condition)
+    z = _codes(model, x, s, condition)  # (N, D), encoded once for every fold
+    n = z.shape[0]
     if folds < 2 or n - n // folds < 2 * s.components:  # too few to split: in-sample
-        fitted = s if s.latent is not None else fit_latent_score(model, x, s, condition=condition)
-        return anomaly_scores(model, x, fitted, condition=condition)
+        return -_mixture(s if s.latent is not None else _fit_codes(s, z), model).log_prob(z)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(s.seed))
     out = torch.empty(n, dtype=torch.float64)
     for part in torch.tensor_split(order, folds):
         rest = torch.ones(n, dtype=torch.bool)
         rest[part] = False
-        c_rest = None if condition is None else condition[rest]
-        c_part = None if condition is None else condition[part]
-        fitted = fit_latent_score(model, x[rest], replace(s, latent=None), condition=c_rest)
-        out[part] = anomaly_scores(model, x[part], fitted, condition=c_part).double()
+        out[part] = -_mixture(_fit_codes(s, z[rest]), model).log_prob(z[part])
     return out
 
 
 # ---------------------------------------------------------------- the pieces
 
 
-def _latent(model: VAE, x: torch.Tensor, s: ScoreSettings, condition: torch.Tensor | None) -> torch.Tensor:
-    from vaekit.applications.samplers import GaussianMixtureSampler
+def _codes(model: VAE, x: torch.Tensor, s: ScoreSettings, condition: torch.Tensor | None) -> torch.Tensor:
+    """The posterior means of x: (N, D) float64, what the latent score's density lives on."""
     from vaekit.core.inference import posterior_stats
+
+    return posterior_stats(model, x, s.batch_size, condition).mean.double()
+
+
+def _fit_codes(s: ScoreSettings, z: torch.Tensor) -> ScoreSettings:
+    from vaekit.applications.samplers import fit_gmm_codes
+
+    gmm = fit_gmm_codes(z, s.components, seed=s.seed)
+    return replace(
+        s, latent={"weights": gmm.weights.tolist(), "means": gmm.means.tolist(), "scale_tril": gmm.scale_tril.tolist()}
+    )
+
+
+def _mixture(s: ScoreSettings, model: VAE):
+    """The fitted latent density of ``s``, checked against ``model``."""
+    from vaekit.applications.samplers import GaussianMixtureSampler
 
     if s.latent is None:
         raise ConfigError(
@@ -193,7 +202,12 @@ def _latent(model: VAE, x: torch.Tensor, s: ScoreSettings, condition: torch.Tens
             f"the latent density was fitted on {mu.shape[1]}-dimensional codes but the model has {model.latent_dim}; "
             "fit the detector again for this model"
         )
-    return -gmm.log_prob(posterior_stats(model, x, s.batch_size, condition).mean.double())  # (N,)
+    return gmm
+
+
+def _latent(model: VAE, x: torch.Tensor, s: ScoreSettings, condition: torch.Tensor | None) -> torch.Tensor:
+    gmm = _mixture(s, model)  # before encoding: a missing or damaged density fails fast
+    return -gmm.log_prob(_codes(model, x, s, condition))  # (N,)
 
 
 @torch.inference_mode()

@@ -23,7 +23,6 @@ from typing import Literal
 import torch
 
 from vaekit.core.inference import decode_mean, posterior_stats
-from vaekit.core.objectives import kl_terms
 from vaekit.core.vae import VAE
 from vaekit.errors import ConfigError, ModelError
 

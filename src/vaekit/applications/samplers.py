@@ -67,15 +67,28 @@ def fit_gmm_sampler(
     max_iter: int = 200,
 ) -> GaussianMixtureSampler:
     """Fit a mixture on the posterior means of ``x`` (N, *data_shape) by EM (scikit-learn)."""
-    try:
-        from sklearn.mixture import GaussianMixture
-    except ImportError:
-        raise VaekitError("fitting a mixture sampler needs scikit-learn: pip install 'vaekit[all]'") from None
     if components < 1:
         raise ConfigError(f"--components must be at least 1, got {components}")
     if covariance not in ("full", "diag"):
         raise ConfigError(f"covariance must be 'full' or 'diag', got {covariance!r}")
     z = posterior_stats(model, x, batch_size, condition).mean.double()  # (N, D)
+    return fit_gmm_codes(z, components, covariance=covariance, seed=seed, max_iter=max_iter)
+
+
+def fit_gmm_codes(
+    z: torch.Tensor,
+    components: int = 10,
+    *,
+    covariance: Literal["full", "diag"] = "full",
+    seed: int = 0,
+    max_iter: int = 200,
+) -> GaussianMixtureSampler:
+    """Fit a mixture on latent codes z (N, D) by EM (scikit-learn)."""
+    try:
+        from sklearn.mixture import GaussianMixture
+    except ImportError:
+        raise VaekitError("fitting a mixture sampler needs scikit-learn: pip install 'vaekit[all]'") from None
+    z = z.double()
     if z.shape[0] < components:
         raise ConfigError(f"cannot fit {components} components on {z.shape[0]} examples; use fewer components")
     gmm = GaussianMixture(components, covariance_type=covariance, random_state=seed, reg_covar=1e-6, max_iter=max_iter)

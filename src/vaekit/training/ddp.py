@@ -105,7 +105,12 @@ def shard(t: torch.Tensor, env: DistEnv) -> tuple[torch.Tensor, float]:
     if not env.enabled:
         return t, 1.0
     part = torch.tensor_split(t, env.world_size)[env.rank]
-    return part, part.shape[0] * env.world_size / max(t.shape[0], 1)
+    return part, loss_scale(part.shape[0], t.shape[0], env)
+
+
+def loss_scale(local_rows: int, global_rows: int, env: DistEnv) -> float:
+    """The factor on a shard's mean loss that makes the mean over ranks the global batch's mean."""
+    return local_rows * env.world_size / max(global_rows, 1)
 
 
 def _worker(rank: int, world_size: int, port: int, cfg_dict: dict, out: str, resume: bool) -> None:

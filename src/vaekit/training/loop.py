@@ -261,7 +261,7 @@ def _train_epoch(
     # x, y: this rank's contiguous share of a global batch of `size`, shuffled and binarised by gens.data
     for x, y, size in batches.epoch(gens.data):
         eps = torch.randn((size, *noise_shape), generator=gens.noise).to(x.device)  # (B, D) or (B, k, D)
-        share = x.shape[0] * env.world_size / max(size, 1)  # as ddp.shard scales a shard's mean loss
+        share = ddp.loss_scale(x.shape[0], size, env)
         mask = None
         if has_missing:  # NaN = missing: score observed entries only (tabular data with gaps)
             x, mask = split_missing(x)
