@@ -107,6 +107,14 @@ def elbo_scores(
     return torch.cat(out) if out else torch.empty(0)
 
 
+def _label_column(y: Any, n: int) -> np.ndarray:
+    """y as a 1-D array of one label per row of an n-row X."""
+    y = column_or_1d(y, warn=True)
+    if len(y) != n:
+        raise EstimatorLabelError(f"y has {len(y)} labels for {n} rows of X; give one label per row")
+    return y
+
+
 def _splits(x: torch.Tensor, labels: torch.Tensor | None, validation_fraction: float, seed: int, scaler):
     """Rows (and labels) split at random into training and validation rows, as one DataSplits."""
     from vaekit.data.base import DataSplits, Split
@@ -210,10 +218,7 @@ class _VAEEstimator(BaseEstimator):
             raise EstimatorLabelError(
                 f"{type(self).__name__}(conditional=True) trains on labels: call fit(X, y) with one label per row"
             )
-        y = column_or_1d(y, warn=True)
-        if len(y) != n:
-            raise EstimatorLabelError(f"y has {len(y)} labels for {n} rows of X; give one label per row")
-        self.classes_, index = np.unique(y, return_inverse=True)
+        self.classes_, index = np.unique(_label_column(y, n), return_inverse=True)
         return torch.from_numpy(index.astype(np.int64).reshape(-1))
 
     def _condition(self, y: Any, n: int, method: str) -> torch.Tensor | None:
@@ -226,9 +231,7 @@ class _VAEEstimator(BaseEstimator):
                 f"this {type(self).__name__} was fitted with conditional=True, so its model reads each row's label: "
                 f"pass them, {method}(X, y)"
             )
-        y = column_or_1d(y, warn=True)
-        if len(y) != n:
-            raise EstimatorLabelError(f"y has {len(y)} labels for {n} rows; give one label per row")
+        y = _label_column(y, n)
         index = np.clip(np.searchsorted(self.classes_, y), 0, len(self.classes_) - 1)
         unknown = self.classes_[index] != y
         if unknown.any():
