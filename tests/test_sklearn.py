@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from vaekit.core.objectives import elbo  # noqa: E402
+from vaekit.core.elbo import elbo  # noqa: E402
 from vaekit.errors import ConfigError, DataError, VaekitError  # noqa: E402
 from vaekit.sklearn import VAEOutlierDetector, VAETransformer, elbo_scores  # noqa: E402
 

@@ -13,15 +13,69 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
 from vaekit.errors import ConfigError
+from vaekit.registry import PART_REGISTRIES, Registry
 
-Likelihood = Literal["bernoulli", "gaussian", "gaussian-learned", "laplace", "dlogistic"]
 Arch = Literal["mlp", "conv", "resnet"]
-Posterior = Literal["diagonal", "full", "planar", "iaf", "vq"]
-Prior = Literal["normal", "mixture", "vamp"]
-Objective = Literal["elbo", "iwae", "btcvae", "vaegan"]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One chosen part: ``kind`` names an entry of the part kind's registry, ``options`` is an instance of
+    that entry's options dataclass. In a config file it is a name (``prior = "vamp"``) or a table
+    (``[model.prior]`` with ``kind = "vamp"`` and the part's own keys)."""
+
+    kind: str
+    options: Any = None  # the entry's options dataclass; None is filled with its defaults
+
+    registry: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        if self.options is None:
+            object.__setattr__(self, "options", PART_REGISTRIES[self.registry].get(self.kind).options())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **_to_jsonable(dataclasses.asdict(self.options))}
+
+
+@dataclass(frozen=True)
+class LikelihoodPart(Part):
+    registry: ClassVar[str] = "likelihood"
+
+
+@dataclass(frozen=True)
+class PriorPart(Part):
+    registry: ClassVar[str] = "prior"
+
+
+@dataclass(frozen=True)
+class PosteriorPart(Part):
+    registry: ClassVar[str] = "posterior"
+
+
+@dataclass(frozen=True)
+class ObjectivePart(Part):
+    registry: ClassVar[str] = "objective"
+
+
+def _part(cls: type[Part], kind: str) -> Any:
+    return field(default_factory=lambda: cls(kind))
+
+
+class _PartFields:
+    """Lets Python code pass a part as a name or a dict: ``ModelConfig(prior="vamp")``,
+    ``ModelConfig(prior={"kind": "vamp", "components": 20})``; checked like a config file."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            tp, value = hints[f.name], getattr(self, f.name)
+            if isinstance(tp, type) and issubclass(tp, Part) and not isinstance(value, Part):
+                if isinstance(value, dict) and "kind" not in value:
+                    value = {"kind": _default_kind(type(self), f.name), **value}
+                object.__setattr__(self, f.name, _coerce_part(tp, value, f"{type(self).__name__}.{f.name}"))
 
 
 @dataclass(frozen=True)
@@ -51,8 +105,21 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_PartFields):
     """The parts that make up the VAE. The saved config rebuilds the model exactly."""
+
+    # flat keys of configs written before parts had option tables: key -> (part field, option)
+    LEGACY: ClassVar[dict[str, tuple[str, str]]] = {
+        "scale": ("likelihood", "scale"),
+        "dlogistic_bins": ("likelihood", "bins"),
+        "flow_steps": ("posterior", "steps"),
+        "flow_hidden": ("posterior", "hidden"),
+        "vq_codes": ("posterior", "codes"),
+        "vq_dim": ("posterior", "code_dim"),
+        "vq_decay": ("posterior", "decay"),
+        "vq_commitment": ("posterior", "commitment"),
+        "prior_components": ("prior", "components"),
+    }
 
     arch: Arch = "mlp"
     latent_dim: int = 16
@@ -60,33 +127,34 @@ class ModelConfig:
     channels: tuple[int, ...] = (32, 64, 128)  # conv widths; each layer halves H and W
     activation: Literal["relu", "elu", "gelu", "tanh", "silu", "leaky_relu"] = "relu"
     dropout: float = 0.0
-    likelihood: Likelihood = "bernoulli"
-    scale: float = 1.0  # fixed scale of the gaussian/laplace likelihood
-    dlogistic_bins: int = 256  # discretized logistic: number of intensity levels
+    likelihood: LikelihoodPart = _part(LikelihoodPart, "bernoulli")  # p(x|z): core/likelihoods/
     res_blocks: int = 1  # resnet: residual blocks at each resolution (model.channels gives the widths)
-    posterior: Posterior = "diagonal"  # full: Cholesky covariance; planar/iaf: normalizing flows; vq: codebook
-    flow_steps: int = 4  # planar / iaf: number of flow transformations
-    flow_hidden: int = 64  # iaf: hidden width of each MADE (and of the context the encoder emits)
-    prior: Prior = "normal"  # mixture: learned Gaussian mixture; vamp: VampPrior (learned pseudo-inputs)
-    prior_components: int = 10  # mixture components or VampPrior pseudo-inputs
+    posterior: PosteriorPart = _part(PosteriorPart, "diagonal")  # q(z|x): core/posteriors/
+    prior: PriorPart = _part(PriorPart, "normal")  # p(z): core/priors/
     latent_dims: tuple[int, ...] = ()  # stochastic layers [z1, z2, ...] (bottom first); overrides latent_dim
     latent_hidden: tuple[int, ...] = (100, 100)  # widths of the MLPs between stochastic layers
-    vq_codes: int = 512  # vq: codebook size K
-    vq_dim: int = 16  # vq: size of one code vector; latent_dim / vq_dim positions are quantised
-    vq_decay: float = 0.99  # vq: EMA decay of the codebook updates
-    vq_commitment: float = 0.25  # vq: weight of the commitment loss
     conditional: bool = False  # feed the labels (one-hot) to encoder and decoder (conditional VAE)
     condition_dim: int | None = None  # classes (or covariate width); None: the data's class count
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_PartFields):
     """How the model is fitted. Every schedule is a pure function of the step (see schedules.py)."""
+
+    LEGACY: ClassVar[dict[str, tuple[str, str]]] = {
+        "k": ("objective", "k"),
+        "iwae_estimator": ("objective", "estimator"),
+        "gan_weight": ("objective", "gan_weight"),
+        "disc_channels": ("objective", "disc_channels"),
+        "disc_lr": ("objective", "disc_lr"),
+        "capacity_max": ("objective", "capacity_max"),
+        "capacity_steps": ("objective", "capacity_steps"),
+    }
 
     epochs: int = 10
     batch_size: int = 128
     eval_batch_size: int = 1024
-    objective: Objective = "elbo"  # iwae: k-sample bound; btcvae: total-correlation penalty; vaegan
+    objective: ObjectivePart = _part(ObjectivePart, "elbo")  # training/objectives/: elbo, iwae, btcvae, vaegan
     optimizer: Literal["adam", "adamw", "adamax"] = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -98,13 +166,6 @@ class TrainConfig:
     beta: float = 1.0  # KL weight (beta-VAE); the warm-up multiplies it
     kl_warmup_epochs: float = 0.0  # linear 0 -> beta over this many epochs
     free_bits: float = 0.0  # per-dimension KL floor in nats (Kingma et al. 2016)
-    capacity_max: float = 0.0  # > 0: loss = recon + beta * |KL - C|, C linear 0 -> capacity_max (nats)
-    capacity_steps: int = 10000  # optimizer steps over which the capacity C grows
-    k: int = 5  # iwae: importance samples per example
-    iwae_estimator: Literal["iwae", "dreg"] = "iwae"  # dreg: doubly reparameterized encoder gradients
-    gan_weight: float = 1.0  # vaegan: weight of the decoder's adversarial loss
-    disc_channels: tuple[int, ...] = (32, 64)  # vaegan: discriminator widths (conv for images, MLP otherwise)
-    disc_lr: float | None = None  # vaegan: discriminator learning rate (None: train.lr)
     grad_clip: float | None = None  # max global gradient norm
     max_bad_steps: int = 20  # consecutive NaN/Inf steps before training stops
     early_stopping: int | None = None  # epochs without validation improvement before stopping
@@ -127,7 +188,7 @@ class RunConfig:
     seed: int = 0  # weights, shuffling, sampling
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(dataclasses.asdict(self))
+        return _to_jsonable(self)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "config") -> RunConfig:
@@ -138,6 +199,10 @@ class RunConfig:
 
 
 def _to_jsonable(obj: Any) -> Any:
+    if isinstance(obj, Part):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
         return {k: _to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -153,6 +218,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected a table of settings, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    raw = _move_legacy_keys(cls, raw)
     unknown = sorted(set(raw) - names)
     if unknown:
         raise ConfigError(
@@ -161,14 +227,62 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     values = {}
     for name, value in raw.items():
         key = f"{where}.{name}" if where != "config" else name
+        if isinstance(value, dict) and "kind" not in value and isinstance(hints[name], type) and issubclass(hints[name], Part):
+            value = {"kind": _default_kind(cls, name), **value}  # a [model.prior] table that keeps the default kind
         values[name] = _coerce(hints[name], value, key)
     return cls(**values)
+
+
+def _default_kind(cls: type, name: str) -> str:
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.default_factory().kind  # type: ignore[misc]
+
+
+def _move_legacy_keys(cls: type, raw: dict[str, Any]) -> dict[str, Any]:
+    """Fold the flat keys of older configs (``model.prior_components``) into their part's table. A key
+    whose part does not take it had no effect then and is dropped, so every old run directory loads."""
+    legacy: dict[str, tuple[str, str]] = getattr(cls, "LEGACY", {})
+    if not any(k in raw for k in legacy):
+        return raw
+    out = {k: v for k, v in raw.items() if k not in legacy}
+    defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls) if f.name in {p for p, _ in legacy.values()}}  # type: ignore[misc]
+    for key, (part_field, option) in legacy.items():
+        if key not in raw:
+            continue
+        spec = out.get(part_field, defaults[part_field].kind)
+        spec = dict(spec) if isinstance(spec, dict) else {"kind": spec}
+        if not isinstance(spec.get("kind", defaults[part_field].kind), str):
+            continue  # a bad kind: reported when the part itself is checked
+        registry = PART_REGISTRIES[type(defaults[part_field]).registry]
+        kind = spec.get("kind", defaults[part_field].kind)
+        if kind in registry and option in {f.name for f in dataclasses.fields(registry.get(kind).options)}:
+            spec.setdefault(option, raw[key])
+        out[part_field] = spec
+    return out
+
+
+def _coerce_part(tp: type[Part], value: Any, key: str) -> Part:
+    if isinstance(value, tp):
+        return value
+    registry: Registry[Any] = PART_REGISTRIES[tp.registry]
+    if isinstance(value, str):
+        table: dict[str, Any] = {"kind": value}
+    elif isinstance(value, dict):
+        table = dict(value)
+    else:
+        raise ConfigError(f"{key}: expected a {tp.registry} name or a table with 'kind', got {value!r}")
+    kind = table.pop("kind", None)
+    if not isinstance(kind, str):
+        raise ConfigError(f"{key}: the table needs kind = one of {', '.join(registry.names())}")
+    return tp(kind, _build(registry.get(kind).options, table, key))
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     """Check `value` against the annotation `tp`; return it in canonical form (tuples, floats)."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if isinstance(tp, type) and issubclass(tp, Part):
+        return _coerce_part(tp, value, key)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin in (Union, types.UnionType):
@@ -285,6 +399,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         path, value = parse_override(text)
         node = out
         for part in path[:-1]:
+            if isinstance(node.get(part), str) and part in PART_REGISTRIES:  # model.prior="vamp" then model.prior.components=20
+                node[part] = {"kind": node[part]}
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {text!r}: {part!r} is a value, not a section")

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from vaekit.errors import ConfigError, DataError, VaekitError
+from vaekit.registry import LIKELIHOODS
 
 try:
     from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
@@ -40,7 +41,6 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the installation
     raise VaekitError("vaekit.sklearn needs scikit-learn: pip install 'vaekit[sklearn]'") from e
 
-LIKELIHOODS = ("gaussian-learned", "gaussian", "laplace", "bernoulli")
 _EVAL_BATCH = 1024
 
 
@@ -86,24 +86,22 @@ def elbo_scores(
     condition: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-example ELBO (N,): E_q[log p(x|z)] by ``samples`` draws z = mu + sigma * eps, minus the
-    closed-form KL. The eps (samples, D) are the same for every example (common random numbers),
-    so a row's score does not depend on which other rows are scored with it. ``condition`` (N,)
-    holds the rows' labels for a conditional model."""
-    from vaekit.core.objectives import kl_terms
+    closed-form KL. The eps (samples, D) are the same for every example (common random numbers:
+    one stream of vaekit's seeded-draw scheme), so a row's score does not depend on which other rows
+    are scored with it. ``condition`` (N,) holds the rows' labels for a conditional model."""
+    from vaekit.core.draws import ExampleStreams
+    from vaekit.core.elbo import elbo_parts
 
     device = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    eps = torch.randn(samples, model.latent_dim, generator=gen, dtype=torch.float64).to(device, x.dtype)  # (S, D)
-    pz = model.prior()
+    eps = ExampleStreams(seed, 0, 1).normal(samples, model.latent_dim)[:, 0].to(device, x.dtype)  # (S, D)
     out = []
     for i in range(0, x.shape[0], batch_size):
         xb = x[i : i + batch_size].to(device)  # (B, F)
         cb = None if condition is None else condition[i : i + batch_size].to(device)  # (B,)
         qz = model.encode(xb, cb)
         z = qz.mean + qz.stddev * eps[:, None]  # (S, B, D)
-        recon = model.decode(z, cb).log_prob(xb)  # (S, B)
-        kl, _ = kl_terms(qz, pz, z[0])  # (B,)
-        out.append((recon.mean(0) - kl).cpu())
+        recon, kl, _ = elbo_parts(model, xb, qz, z, cb)  # (S, B), (B,) closed form
+        out.append((-recon.mean(0) - (kl.mean(0) if kl.dim() == 2 else kl)).cpu())
     return torch.cat(out) if out else torch.empty(0)
 
 
@@ -154,7 +152,7 @@ class _VAEEstimator(BaseEstimator):
         ``history_``, and ``classes_`` for a conditional estimator."""
         X = _validate(self, X, reset=True)
         if self.likelihood not in LIKELIHOODS:
-            raise EstimatorParamError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
+            raise EstimatorParamError(f"likelihood must be one of {', '.join(LIKELIHOODS.names())}, got {self.likelihood!r}")
         if not isinstance(self.conditional, (bool, np.bool_)):
             raise EstimatorParamError(f"conditional must be True or False, got {self.conditional!r}")
         x = torch.tensor(X, dtype=torch.float32)  # (N, F) a copy (X may be read-only); training is float32

@@ -14,7 +14,7 @@ from vaekit.applications.detector import fit_detector, load_detector, save_detec
 from vaekit.checkpoint import RunDir
 from vaekit.config import DataConfig
 from vaekit.core.inference import posterior_stats
-from vaekit.core.likelihoods import GaussianLikelihood
+from vaekit.core.likelihoods.gaussian import GaussianLikelihood, GaussianOptions
 from vaekit.core.posteriors import DiagonalGaussian
 from vaekit.core.priors import StandardNormal
 from vaekit.core.vae import VAE
@@ -38,7 +38,7 @@ def linear_model(a=(0.4, 0.3, -0.2), c=0.1) -> VAE:
         enc.weight[1] = 0.0
         enc.bias[1] = 0.0
         dec.weight[:, 0], dec.bias[:] = W, B
-    return VAE(enc, dec, GaussianLikelihood((3,), scale=SIGMA), StandardNormal(1), DiagonalGaussian(1), (3,), 1).eval()
+    return VAE(enc, dec, GaussianLikelihood((3,), GaussianOptions(scale=SIGMA)), StandardNormal(1), DiagonalGaussian(1), (3,), 1).eval()
 
 
 def test_latent_score_is_the_gaussian_density_of_the_posterior_mean():

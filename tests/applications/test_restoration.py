@@ -10,9 +10,9 @@ from torch import nn
 
 from vaekit.applications.masks import fit_mask, named_mask, random_mask, resolve_mask
 from vaekit.applications.restoration import denoise, impute
-from vaekit.applications.seeded import make_generator
 from vaekit.checkpoint import RunDir
-from vaekit.core.likelihoods import GaussianLikelihood
+from vaekit.core.draws import make_generator
+from vaekit.core.likelihoods.gaussian import GaussianLikelihood, GaussianOptions
 from vaekit.core.posteriors import DiagonalGaussian
 from vaekit.core.priors import StandardNormal
 from vaekit.core.vae import VAE
@@ -90,7 +90,7 @@ def linear_gaussian(shrink: float = 1.0, shift: float = 0.0, widen: float = 1.0)
         enc.weight[1] = 0.0
         enc.bias[1] = math.log(math.expm1(widen * math.sqrt(S2) - 1e-5))  # softplus^-1 of the scale
         dec.weight[:, 0], dec.bias[:] = W, B
-    return VAE(enc, dec, GaussianLikelihood((3,), scale=SIGMA), StandardNormal(1), DiagonalGaussian(1), (3,), 1).eval()
+    return VAE(enc, dec, GaussianLikelihood((3,), GaussianOptions(scale=SIGMA)), StandardNormal(1), DiagonalGaussian(1), (3,), 1).eval()
 
 
 X0 = torch.tensor([1.2, 0.0, 0.3])

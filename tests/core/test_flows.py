@@ -9,8 +9,8 @@ from torch.autograd.functional import jacobian
 
 from vaekit.config import ModelConfig
 from vaekit.core import build_model, elbo
-from vaekit.core.flows import FlowPosterior, IAFStep, PlanarStep
 from vaekit.core.made import MADE
+from vaekit.core.posteriors.flows import FlowPosterior, IAFStep, PlanarStep
 
 
 def _check_log_det(step, z: torch.Tensor) -> None:
@@ -100,7 +100,7 @@ def test_flow_density_integrates_to_one(kind):
 @pytest.mark.parametrize("kind", ["planar", "iaf"])
 def test_flow_vae_trains_and_reports_a_monte_carlo_kl(kind):
     torch.manual_seed(5)
-    m = build_model(ModelConfig(latent_dim=3, hidden=(16,), posterior=kind, flow_steps=2, flow_hidden=16), (1, 4, 4))
+    m = build_model(ModelConfig(latent_dim=3, hidden=(16,), posterior={"kind": kind, "steps": 2, **({"hidden": 16} if kind == "iaf" else {})}), (1, 4, 4))
     x = (torch.rand(32, 1, 4, 4) > 0.5).float()
     eps = torch.randn(32, 3)
     t = elbo(m, x, eps=eps)

@@ -5,7 +5,7 @@ from torch.distributions import MultivariateNormal
 
 from vaekit.config import ModelConfig
 from vaekit.core import build_model, elbo
-from vaekit.core.objectives import kl_terms
+from vaekit.core.elbo import kl_terms
 from vaekit.core.posteriors import FullCovGaussian, reparameterize, stop_gradient
 from vaekit.core.priors import StandardNormal
 

@@ -8,14 +8,15 @@ from torch.distributions import Independent, Normal, kl_divergence
 
 from vaekit.config import ModelConfig
 from vaekit.core import build_model, elbo
-from vaekit.core.objectives import kl_terms
+from vaekit.core.elbo import kl_terms
 from vaekit.core.posteriors import DiagonalGaussian
 from vaekit.core.priors import MixturePrior, StandardNormal
+from vaekit.core.priors.mixture import MixtureOptions
 
 
 def test_one_component_mixture_is_that_gaussian():
     torch.manual_seed(0)
-    prior = MixturePrior(3, 1)
+    prior = MixturePrior(3, (), MixtureOptions(1))
     with torch.no_grad():
         prior.locs.copy_(torch.tensor([[0.5, -1.0, 2.0]]))
         prior.pre_scales.copy_(torch.tensor([[0.1, 1.0, -0.5]]))
@@ -27,7 +28,7 @@ def test_one_component_mixture_is_that_gaussian():
 
 def test_mixture_density_matches_direct_sum_over_components():
     torch.manual_seed(1)
-    prior = MixturePrior(2, 4)
+    prior = MixturePrior(2, (), MixtureOptions(4))
     with torch.no_grad():
         prior.logits.copy_(torch.tensor([0.3, -1.0, 2.0, 0.0]))
         prior.pre_scales.normal_()
@@ -43,7 +44,7 @@ def test_mixture_density_matches_direct_sum_over_components():
 
 def test_monte_carlo_kl_to_a_one_component_mixture_matches_the_gaussian_kl():
     torch.manual_seed(2)
-    prior = MixturePrior(3, 1)
+    prior = MixturePrior(3, (), MixtureOptions(1))
     qz = DiagonalGaussian(3)(torch.randn(4, 6))
     gauss = prior.components()
     exact = kl_divergence(qz.base_dist, Normal(gauss.base_dist.loc[0], gauss.base_dist.scale[0])).sum(-1)  # (4,)
@@ -54,7 +55,7 @@ def test_monte_carlo_kl_to_a_one_component_mixture_matches_the_gaussian_kl():
 
 
 def test_mixture_sampling_follows_the_weights_and_temperature():
-    prior = MixturePrior(2, 2)
+    prior = MixturePrior(2, (), MixtureOptions(2))
     with torch.no_grad():
         prior.logits.copy_(torch.tensor([math.log(0.8), math.log(0.2)]))
         prior.locs.copy_(torch.tensor([[-10.0, 0.0], [10.0, 0.0]]))
@@ -66,7 +67,7 @@ def test_mixture_sampling_follows_the_weights_and_temperature():
 
 def test_vamp_prior_is_the_mean_of_posteriors_at_the_pseudo_inputs():
     torch.manual_seed(3)
-    m = build_model(ModelConfig(latent_dim=3, hidden=(8,), prior="vamp", prior_components=5), (1, 4, 4))
+    m = build_model(ModelConfig(latent_dim=3, hidden=(8,), prior={"kind": "vamp", "components": 5}), (1, 4, 4))
     z = torch.randn(7, 3)
     qu = m.encode(m.prior.pseudo_inputs)  # batch (5,)
     direct = torch.logsumexp(qu.log_prob(z[:, None, :]), dim=1) - math.log(5)  # (7,)
@@ -78,7 +79,7 @@ def test_vamp_prior_is_the_mean_of_posteriors_at_the_pseudo_inputs():
 @pytest.mark.parametrize("prior", ["mixture", "vamp"])
 def test_learned_priors_train_and_receive_gradients(prior):
     torch.manual_seed(4)
-    m = build_model(ModelConfig(latent_dim=2, hidden=(16,), prior=prior, prior_components=3), (1, 4, 4))
+    m = build_model(ModelConfig(latent_dim=2, hidden=(16,), prior={"kind": prior, "components": 3}), (1, 4, 4))
     x = (torch.rand(32, 1, 4, 4) > 0.5).float()
     eps = torch.randn(32, 2)
     opt = torch.optim.Adam(m.parameters(), lr=1e-2)

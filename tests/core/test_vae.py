@@ -5,7 +5,7 @@ import torch
 
 from vaekit.config import ModelConfig
 from vaekit.core import build_model, elbo, iwae_log_weights, log_mean_exp
-from vaekit.core.objectives import kl_terms, mean_elbo
+from vaekit.core.elbo import kl_terms, mean_elbo
 from vaekit.core.posteriors import DiagonalGaussian
 from vaekit.core.priors import StandardNormal
 from vaekit.errors import ModelError
@@ -141,7 +141,7 @@ def test_posterior_stats_and_decode_mean_match_unbatched():
 
 
 def test_masked_elbo_ignores_missing_entries():
-    from vaekit.core.objectives import split_missing
+    from vaekit.core.elbo import split_missing
 
     m = build_model(ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian"), (4,))
     x = torch.randn(6, 4)

@@ -6,19 +6,19 @@ import torch
 
 from vaekit.config import ModelConfig
 from vaekit.core import build_model, elbo
-from vaekit.core.vq import VectorQuantizer, fit_code_prior
+from vaekit.core.posteriors.vq import VectorQuantizer, VQOptions, fit_code_prior
 
 
 def vq_model(**kw):
     torch.manual_seed(0)
-    cfg = dict(latent_dim=8, hidden=(16,), posterior="vq", vq_codes=6, vq_dim=4)
+    cfg = dict(latent_dim=8, hidden=(16,), posterior={"kind": "vq", "codes": 6, "code_dim": 4})
     cfg.update(kw)
     return build_model(ModelConfig(**cfg), (1, 4, 4))
 
 
 def test_quantizer_picks_the_nearest_code_and_passes_gradients_straight_through():
     torch.manual_seed(1)
-    q = VectorQuantizer(8, codes=5, code_dim=4).eval()
+    q = VectorQuantizer(8, VQOptions(codes=5, code_dim=4)).eval()
     h = torch.randn(3, 8, requires_grad=True)
     qz = q(h)
     he = h.detach().view(3, 2, 4)
@@ -32,7 +32,7 @@ def test_quantizer_picks_the_nearest_code_and_passes_gradients_straight_through(
 
 def test_ema_update_moves_codes_to_the_mean_of_their_assigned_vectors():
     torch.manual_seed(2)
-    q = VectorQuantizer(4, codes=2, code_dim=2, decay=0.5)
+    q = VectorQuantizer(4, VQOptions(codes=2, code_dim=2, decay=0.5))
     q.initialized.fill_(1.0)
     q.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 10.0]]))
     q.ema_sum.copy_(q.codebook)
@@ -54,7 +54,7 @@ def test_uniform_prior_kl_is_positions_times_log_k_and_perplexity_counts_codes()
     x = torch.rand(16, 1, 4, 4)
     t = elbo(m, x)
     torch.testing.assert_close(t.kl, torch.tensor(2 * math.log(6)))  # 2 positions, 6 codes
-    assert 1.0 <= float(t.perplexity) <= 6.0
+    assert 1.0 <= float(t.extras["perplexity"]) <= 6.0
     qz = m.encode(x)
     freq = torch.bincount(qz.codes.flatten(), minlength=6).float() / qz.codes.numel()
     nz = freq[freq > 0]

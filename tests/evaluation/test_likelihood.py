@@ -6,7 +6,6 @@ from evalhelpers import exact_elbo, exact_log_px, tiny_model
 
 from vaekit.errors import ConfigError
 from vaekit.evaluation import bits_per_dim, elbo_metrics, iwae_nll
-from vaekit.evaluation.likelihood import log_prob
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -77,16 +76,6 @@ def test_bad_k_is_a_clear_error(binary_x):
     for k in (0, -3):
         with pytest.raises(ConfigError, match="positive integer"):
             iwae_nll(model, binary_x, k)
-
-
-def test_fast_bernoulli_log_prob_equals_torch(binary_x):
-    model = tiny_model(latent_dim=2)
-    z = torch.randn(5, 6, 2, generator=gen())
-    with torch.inference_mode():
-        px = model.decode(z)
-        torch.testing.assert_close(log_prob(px, binary_x), px.log_prob(binary_x), atol=1e-5, rtol=1e-6)
-        soft = torch.rand(6, 4, generator=gen(1))  # [0, 1] pixels, not only binary
-        torch.testing.assert_close(log_prob(px, soft), px.log_prob(soft), atol=1e-5, rtol=1e-6)
 
 
 def test_bits_per_dim():

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from vaekit.core.likelihoods import GaussianLikelihood
+from vaekit.core.likelihoods.gaussian import GaussianLikelihood
 from vaekit.core.posteriors import DiagonalGaussian
 from vaekit.core.priors import StandardNormal
 from vaekit.core.vae import VAE

@@ -76,11 +76,11 @@ def test_torchrun_launch_and_resume(tmp_path):
 def test_two_processes_match_one_for_k_sample_noise_and_codebook_buffers(tmp_path):
     """IWAE draws (k, B, D) noise for the global batch and shards it; the VQ codebook's EMA
     statistics are all-reduced, so the buffers match too."""
-    iwae = dataclasses.replace(cfg(objective="iwae", k=3), seed=1)
+    iwae = dataclasses.replace(cfg(objective={"kind": "iwae", "k": 3}), seed=1)
     fit(iwae, tmp_path / "single")
     ddp.launch(iwae, tmp_path / "multi", devices=2)
     vq = dataclasses.replace(
-        cfg(), model=ModelConfig(arch="mlp", latent_dim=4, hidden=(16,), posterior="vq", vq_codes=8, vq_dim=2)
+        cfg(), model=ModelConfig(arch="mlp", latent_dim=4, hidden=(16,), posterior={"kind": "vq", "codes": 8, "code_dim": 2})
     )
     fit(vq, tmp_path / "vq_single")
     ddp.launch(vq, tmp_path / "vq_multi", devices=2)

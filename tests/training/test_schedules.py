@@ -51,14 +51,15 @@ def test_capacity_objective_penalises_the_distance_to_c():
 
     from vaekit.config import ModelConfig, TrainConfig
     from vaekit.core import build_model, elbo
-    from vaekit.training.objectives import CapacityObjective
+    from vaekit.training.objectives import make_objective
 
     torch.manual_seed(0)
     m = build_model(ModelConfig(latent_dim=3, hidden=(8,)), (1, 4, 4))
     x = torch.rand(8, 1, 4, 4)
     eps = torch.randn(8, 3)
-    obj = CapacityObjective(TrainConfig(beta=100.0, capacity_max=50.0, capacity_steps=10), steps_per_epoch=5)
-    t = obj(m, x, eps=eps, loss_scale=1.0, mask=None, condition=None, step=4)  # C = 20 nats
+    t_cfg = TrainConfig(beta=100.0, objective={"kind": "elbo", "capacity_max": 50.0, "capacity_steps": 10})
+    obj = make_objective(t_cfg, m, steps_per_epoch=5, dataset_size=8)
+    t = obj(m, x, eps=eps, mask=None, condition=None, step=4)  # C = 20 nats
     torch.testing.assert_close(t.loss, t.recon_nll + 100.0 * (t.kl - 20.0).abs())
     plain = elbo(m, x, eps=eps)
     torch.testing.assert_close(t.elbo, plain.elbo)

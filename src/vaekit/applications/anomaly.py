@@ -33,8 +33,8 @@ from typing import Literal
 import torch
 from torch.distributions import Distribution, Independent
 
-from vaekit.applications.seeded import make_generator, per_example_draws
-from vaekit.core.objectives import kl_terms
+from vaekit.core.draws import ExampleStreams, make_generator, posterior_draws
+from vaekit.core.elbo import elbo_parts
 from vaekit.core.vae import VAE
 from vaekit.errors import ConfigError, DataError, ModelError, VaekitError
 
@@ -213,9 +213,8 @@ def _latent(model: VAE, x: torch.Tensor, s: ScoreSettings, condition: torch.Tens
 @torch.inference_mode()
 def _neg_elbo(model: VAE, x: torch.Tensor, samples: int, seed: int, start: int, c: torch.Tensor | None) -> torch.Tensor:
     qz = model.encode(x, c)  # batch (B,)
-    z = per_example_draws(qz, seed, start, samples)  # (S, B, D)
-    recon = -model.decode(z, c).log_prob(x)  # (S, B)
-    kl, _ = kl_terms(qz, model.prior(), z)  # (B,) closed form, or (S, B) Monte Carlo
+    z, _ = posterior_draws(qz, ExampleStreams(seed, start, x.shape[0]), samples)  # (S, B, D)
+    recon, kl, _ = elbo_parts(model, x, qz, z, c)  # (S, B); (B,) closed form, or (S, B) Monte Carlo
     kl = kl.mean(0) if kl.dim() == 2 else kl
     return recon.double().mean(0) + kl.double()  # (B,)
 
@@ -230,7 +229,7 @@ def _recon(model: VAE, x: torch.Tensor, metric: str, c: torch.Tensor | None) -> 
 
 @torch.inference_mode()
 def _map(model: VAE, x: torch.Tensor, samples: int, seed: int, start: int, c: torch.Tensor | None) -> torch.Tensor:
-    z = per_example_draws(model.encode(x, c), seed, start, samples)  # (S, B, D)
+    z, _ = posterior_draws(model.encode(x, c), ExampleStreams(seed, start, x.shape[0]), samples)  # (S, B, D)
     nll = -_elementwise(model.decode(z, c)).log_prob(x).mean(0)  # (B, *S_data)
     return nll.sum(1) if x.dim() == 4 else nll  # (B, H, W) summed over channels, or (B, D)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from vaekit.applications.seeded import draw
+from vaekit.core.draws import draw
 from vaekit.core.vae import VAE
 
 TARGET_ACCEPT = 0.75

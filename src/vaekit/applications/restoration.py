@@ -42,7 +42,7 @@ from typing import Literal
 import torch
 
 from vaekit.applications.latent_hmc import hmc_chain
-from vaekit.applications.seeded import draw, make_generator
+from vaekit.core.draws import draw, make_generator
 from vaekit.core.inference import decode_mean, posterior_stats
 from vaekit.core.vae import VAE
 from vaekit.errors import ConfigError, DataError, ModelError

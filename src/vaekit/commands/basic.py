@@ -146,7 +146,7 @@ def _info(args: argparse.Namespace) -> int:
     print(f"run        {run.path}")
     print(f"data       {c.data.source}  shape {tuple(run.info.data_shape)}  binarize={c.data.binarize}")
     print(
-        f"model      {c.model.arch}  {_latent_text(c.model, model.latent_dim)}  likelihood {c.model.likelihood}  {n_params:,} parameters"
+        f"model      {c.model.arch}  {_latent_text(c.model, model.latent_dim)}  likelihood {c.model.likelihood.kind}  {n_params:,} parameters"
     )
     print(
         f"train      {info['epochs']}/{c.train.epochs} epochs  {'finished: ' + info['stop_reason'] if info['finished'] else 'not finished (resume with vaekit train --resume)'}"

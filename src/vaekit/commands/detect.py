@@ -249,9 +249,9 @@ def _inpaint(args: argparse.Namespace) -> int:
     from vaekit.applications.examples import load_examples
     from vaekit.applications.masks import resolve_mask
     from vaekit.applications.restoration import impute
-    from vaekit.applications.seeded import make_generator
     from vaekit.applications.writers import save_restored
     from vaekit.checkpoint import RunDir
+    from vaekit.core.draws import make_generator
 
     run = RunDir(args.run_dir)
     out = Path(args.out)

@@ -1,7 +1,8 @@
 """Build a VAE from its ModelConfig and the data shape: the saved config rebuilds the model.
 
-Each setting picks one part; the parts are composed into the one VAE:
-networks (``arch``), posterior, prior, stacked layers (``latent_dims``), condition, likelihood.
+Each setting picks one part from its registry (``vaekit.registry``); the parts are composed into the
+one VAE: networks (``arch``), posterior, prior (or the posterior's own), stacked layers
+(``latent_dims``), condition, likelihood.
 """
 
 from __future__ import annotations
@@ -10,15 +11,13 @@ from torch import nn
 
 from vaekit.config import ModelConfig
 from vaekit.core.condition import Condition
-from vaekit.core.flows import FlowPosterior
 from vaekit.core.hierarchy import FirstLayer, LadderPosterior, LadderPrior
 from vaekit.core.likelihoods import build_likelihood
 from vaekit.core.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from vaekit.core.posteriors import DiagonalGaussian, FullCovGaussian
-from vaekit.core.priors import MixturePrior, StandardNormal, VampPrior
+from vaekit.core.posteriors import build_posterior
+from vaekit.core.priors import build_prior
 from vaekit.core.resnet import ResNetDecoder, ResNetEncoder
 from vaekit.core.vae import VAE
-from vaekit.core.vq import CodePrior, VectorQuantizer
 from vaekit.errors import ModelError
 
 
@@ -26,7 +25,7 @@ def build_model(cfg: ModelConfig, data_shape: tuple[int, ...], condition_dim: in
     """``condition_dim`` (a conditional model's class count) is used when ``cfg.condition_dim`` is unset."""
     data_shape = tuple(int(s) for s in data_shape)
     _check(cfg)
-    likelihood = build_likelihood(cfg.likelihood, data_shape, scale=cfg.scale, bins=cfg.dlogistic_bins)
+    likelihood = build_likelihood(cfg.likelihood.kind, data_shape, cfg.likelihood.options)
     posterior, prior = _latent_parts(cfg, data_shape)
     latent_dim = posterior.latent_dim
     dec_in = cfg.latent_dims[0] if cfg.latent_dims else latent_dim  # a stacked model decodes z1 alone
@@ -50,46 +49,24 @@ def _check(cfg: ModelConfig) -> None:
         raise ModelError(f"latent sizes must be at least 1, got latent_dim={cfg.latent_dim}, latent_dims={list(cfg.latent_dims)}")
     if not 0.0 <= cfg.dropout < 1.0:
         raise ModelError(f"model.dropout must be in [0, 1), got {cfg.dropout}")
-    if cfg.latent_dims and (cfg.posterior != "diagonal" or cfg.prior != "normal"):
+    if cfg.latent_dims and (cfg.posterior.kind != "diagonal" or cfg.prior.kind != "normal"):
         raise ModelError(
             "a stacked model (model.latent_dims) has its own Gaussian layers: leave model.posterior='diagonal' "
             "and model.prior='normal'"
         )
-    if cfg.posterior == "vq" and cfg.prior != "normal":
-        raise ModelError("model.posterior='vq' brings its own code prior: leave model.prior='normal'")
-    if cfg.posterior in ("planar", "iaf") and cfg.flow_steps < 1:
-        raise ModelError(f"model.flow_steps must be at least 1, got {cfg.flow_steps}")
-    if cfg.prior == "vamp" and cfg.posterior not in ("diagonal", "full"):
-        raise ModelError("model.prior='vamp' needs a Gaussian posterior: model.posterior 'diagonal' or 'full'")
 
 
 def _latent_parts(cfg: ModelConfig, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    d = cfg.latent_dim
     if cfg.latent_dims:
         dims = tuple(cfg.latent_dims)
         return LadderPosterior(dims, cfg.latent_hidden, cfg.activation), LadderPrior(dims, cfg.latent_hidden, cfg.activation)
-    if cfg.posterior == "vq":
-        q = VectorQuantizer(d, cfg.vq_codes, cfg.vq_dim, cfg.vq_decay, cfg.vq_commitment)
-        return q, CodePrior(q.positions, cfg.vq_codes)
-    posterior: nn.Module
-    if cfg.posterior == "diagonal":
-        posterior = DiagonalGaussian(d)
-    elif cfg.posterior == "full":
-        posterior = FullCovGaussian(d)
-    elif cfg.posterior in ("planar", "iaf"):
-        posterior = FlowPosterior(d, cfg.posterior, cfg.flow_steps, cfg.flow_hidden)
-    else:
-        raise ModelError(f"unknown model.posterior {cfg.posterior!r}: use diagonal, full, planar, iaf or vq")
-    prior: nn.Module
-    if cfg.prior == "normal":
-        prior = StandardNormal(d)
-    elif cfg.prior == "mixture":
-        prior = MixturePrior(d, cfg.prior_components)
-    elif cfg.prior == "vamp":
-        prior = VampPrior(d, cfg.prior_components, data_shape)
-    else:
-        raise ModelError(f"unknown model.prior {cfg.prior!r}: use normal, mixture or vamp")
-    return posterior, prior
+    posterior = build_posterior(cfg.posterior.kind, cfg.latent_dim, cfg.posterior.options)
+    own_prior = getattr(posterior, "own_prior", None)
+    if own_prior is not None:  # a codebook brings its code prior
+        if cfg.prior.kind != "normal":
+            raise ModelError(f"model.posterior={cfg.posterior.kind!r} brings its own prior: leave model.prior='normal'")
+        return posterior, own_prior()
+    return posterior, build_prior(cfg.prior.kind, cfg.latent_dim, data_shape, cfg.prior.options)
 
 
 def _networks(

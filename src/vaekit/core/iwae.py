@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import torch
 
-from vaekit.core.objectives import ELBOTerms, log_mean_exp, observed_log_prob
-from vaekit.core.posteriors import stop_gradient
+from vaekit.core.elbo import ELBOTerms, log_mean_exp, observed_log_prob, posterior_extras
+from vaekit.core.posteriors import reparameterize, stop_gradient
 from vaekit.core.vae import VAE, ConditionLike
 
 
 def iwae(
-    model: VAE | torch.nn.Module,
+    vae: VAE,
     x: torch.Tensor,
     k: int,
     *,
     estimator: str = "iwae",
     kl_weight: float = 1.0,
     eps: torch.Tensor | None = None,
-    loss_scale: float = 1.0,
     mask: torch.Tensor | None = None,
     condition: ConditionLike = None,
 ) -> ELBOTerms:
@@ -35,12 +34,13 @@ def iwae(
 
     ``eps`` (k, B, D) fixes the posterior noise. ``kl_weight`` scales log p(z) - log q(z|x) inside
     each weight (warm-up; 1 is the bound itself). ``elbo`` reports the single-sample ELBO averaged
-    over the k draws, ``recon_nll`` and ``kl`` likewise. ``model`` may be wrapped in DDP.
+    over the k draws, ``recon_nll`` and ``kl`` likewise; ``extras["iwae"]`` is the bound.
     """
-    vae: VAE = getattr(model, "module", model)
     if eps is None:
         eps = torch.randn((k, x.shape[0], vae.latent_dim), device=x.device)
-    qz, z, px = model(x, eps) if condition is None else model(x, eps, condition)  # z (k, B, D), px batch (k, B)
+    qz = vae.encode(x, condition)
+    z = reparameterize(qz, eps)  # (k, B, D)
+    px = vae.decode(z, condition)  # batch shape (k, B)
     log_px = observed_log_prob(px, x, mask)  # (k, B)
     log_pz = vae.prior().log_prob(z)  # (k, B)
     log_qz = (stop_gradient(qz) if estimator == "dreg" else qz).log_prob(z)  # (k, B)
@@ -59,18 +59,15 @@ def iwae(
 
         raise ConfigError(f"unknown IWAE gradient estimator {estimator!r}: use 'iwae' or 'dreg'")
     elbo_ex = (log_px + log_ratio).mean(0)  # (B,) single-sample ELBO, averaged over the k draws
-    aux = getattr(qz, "aux_loss", None)
-    if aux is not None:
-        aux = aux.mean()
-        loss = loss + aux
+    extras = posterior_extras(qz)
+    if "aux_loss" in extras:
+        loss = loss + extras["aux_loss"]
     return ELBOTerms(
-        loss=loss * loss_scale,
+        loss=loss,
         recon_nll=-log_px.mean(),
         kl=-log_ratio.mean(),
         elbo=elbo_ex.mean(),
         kl_per_dim=None,
         elbo_per_example=elbo_ex,
-        aux_loss=aux,
-        perplexity=getattr(qz, "code_perplexity", None),
-        iwae=bound.detach().mean(),
+        extras={**extras, "iwae": bound.detach().mean()},
     )

@@ -18,7 +18,8 @@ import math
 import torch
 from torch.distributions import Independent, Normal
 
-from vaekit.core.objectives import ELBOTerms, kl_terms, observed_log_prob
+from vaekit.core.elbo import ELBOTerms, kl_terms, observed_log_prob
+from vaekit.core.posteriors import reparameterize
 from vaekit.core.vae import VAE, ConditionLike
 from vaekit.errors import ModelError
 
@@ -41,21 +42,21 @@ def mws_log_densities(
 
 
 def btcvae(
-    model: VAE | torch.nn.Module,
+    vae: VAE,
     x: torch.Tensor,
     dataset_size: int,
     *,
     beta: float,
     kl_weight: float = 1.0,
     eps: torch.Tensor | None = None,
-    loss_scale: float = 1.0,
     mask: torch.Tensor | None = None,
     condition: ConditionLike = None,
 ) -> ELBOTerms:
     """loss = recon + kl_weight * (MI + beta * TC + DWKL). ``dataset_size`` is N of the MWS estimate;
     ``kl_weight`` is the warm-up factor (0 -> 1). Needs a diagonal Gaussian posterior."""
-    vae: VAE = getattr(model, "module", model)
-    qz, z, px = model(x, eps) if condition is None else model(x, eps, condition)  # z (M, D)
+    qz = vae.encode(x, condition)
+    z = qz.rsample() if eps is None else reparameterize(qz, eps)  # (M, D)
+    px = vae.decode(z, condition)
     if not (isinstance(qz, Independent) and isinstance(qz.base_dist, Normal)):
         raise ModelError("train.objective='btcvae' needs model.posterior='diagonal' (per-dimension marginals)")
     pz = vae.prior()
@@ -69,13 +70,11 @@ def btcvae(
     elbo_ex = -(recon + kl)  # (M,)
     loss = recon.mean() + kl_weight * (mi + beta * tc + dwkl)
     return ELBOTerms(
-        loss=loss * loss_scale,
+        loss=loss,
         recon_nll=recon.mean(),
         kl=kl.mean(),
         elbo=elbo_ex.mean(),
         kl_per_dim=kl_dim.mean(0) if kl_dim is not None else None,
         elbo_per_example=elbo_ex,
-        mi=mi.detach(),
-        tc=tc.detach(),
-        dwkl=dwkl.detach(),
+        extras={"mi": mi.detach(), "tc": tc.detach(), "dwkl": dwkl.detach()},
     )

@@ -16,7 +16,7 @@ from vaekit.evaluation.posterior import MIResult, PosteriorResult, mutual_inform
 from vaekit.evaluation.probe import ProbeResult, linear_probe
 from vaekit.evaluation.reconstruction import ReconResult, psnr, reconstruction_metrics, ssim
 from vaekit.evaluation.report import DIRECTIONS, EvalReport, format_table, read_eval_json
-from vaekit.evaluation.runner import DEFAULT_METRICS, METRICS, evaluate, evaluate_run
+from vaekit.evaluation.runner import default_metrics, evaluate, evaluate_run, metric_names
 from vaekit.evaluation.sample_quality import (
     SampleQualityResult,
     frechet_distance,
@@ -26,9 +26,7 @@ from vaekit.evaluation.sample_quality import (
 )
 
 __all__ = [
-    "DEFAULT_METRICS",
     "DIRECTIONS",
-    "METRICS",
     "Comparison",
     "ELBOResult",
     "EvalReport",
@@ -40,6 +38,7 @@ __all__ = [
     "SampleQualityResult",
     "bits_per_dim",
     "compare_runs",
+    "default_metrics",
     "elbo_metrics",
     "evaluate",
     "evaluate_run",
@@ -49,6 +48,7 @@ __all__ = [
     "frechet_distance_features",
     "iwae_nll",
     "linear_probe",
+    "metric_names",
     "mutual_information",
     "posterior_diagnostics",
     "precision_recall",

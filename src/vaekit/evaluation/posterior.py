@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import torch
 
+from vaekit.core.draws import gaussian_parts
+from vaekit.core.elbo import kl_terms
 from vaekit.core.inference import posterior_stats
-from vaekit.core.objectives import kl_terms
 from vaekit.core.vae import VAE
 from vaekit.errors import ModelError
-from vaekit.evaluation.draws import gaussian_parts
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015
 

@@ -25,35 +25,40 @@ from vaekit.checkpoint import MODEL, RunDir
 from vaekit.core.vae import VAE
 from vaekit.data import DataSplits, Split
 from vaekit.errors import ConfigError, DataError, RunDirError
-from vaekit.evaluation.draws import gaussian_parts
-from vaekit.evaluation.likelihood import bits_per_dim, elbo_metrics, iwae_nll
-from vaekit.evaluation.posterior import mutual_information, posterior_diagnostics
-from vaekit.evaluation.probe import linear_probe
-from vaekit.evaluation.reconstruction import reconstruction_metrics
+from vaekit.evaluation.metrics import MetricContext
 from vaekit.evaluation.report import EVAL_FILE, DataInfo, EvalReport, write_eval_json
-from vaekit.evaluation.sample_quality import FeatureExtractor, sample_quality
+from vaekit.evaluation.sample_quality import FeatureExtractor
+from vaekit.registry import METRICS
 from vaekit.runs import condition_for, load_run_data
 
-METRICS = ("nll", "elbo", "recon", "active-units", "mi", "fd", "probe")
-DEFAULT_METRICS = ("nll", "elbo", "recon", "active-units", "mi")
 DEFAULT_K = 1000
 
 
+def metric_names() -> tuple[str, ...]:
+    """Every registered metric, in report order."""
+    return tuple(e.name for e in sorted(METRICS.entries(), key=lambda e: e.factory.order))
+
+
+def default_metrics() -> tuple[str, ...]:
+    return tuple(n for n in metric_names() if METRICS.get(n).factory.default)
+
+
 def parse_metrics(metrics: Sequence[str] | str) -> tuple[str, ...]:
-    """'nll,elbo' or ['nll', 'elbo'] or 'all' -> checked names in METRICS order."""
+    """'nll,elbo' or ['nll', 'elbo'] or 'all' -> checked names in report order."""
+    known = metric_names()
     names = [m.strip().lower() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if m.strip()]
     if "all" in names:
-        return METRICS
-    unknown = sorted(set(names) - set(METRICS))
+        return known
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise ConfigError(f"unknown metric(s) {', '.join(map(repr, unknown))}; choose from {', '.join(METRICS)} (or all)")
+        raise ConfigError(f"unknown metric(s) {', '.join(map(repr, unknown))}; choose from {', '.join(known)} (or all)")
     if not names:
-        raise ConfigError(f"no metrics given; choose from {', '.join(METRICS)}")
-    return tuple(m for m in METRICS if m in names)
+        raise ConfigError(f"no metrics given; choose from {', '.join(known)}")
+    return tuple(m for m in known if m in names)
 
 
 def _generator(seed: int, group: str) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1009 + METRICS.index(group))
+    return torch.Generator().manual_seed(seed * 1009 + METRICS.get(group).factory.order)
 
 
 def _is_binary(x: torch.Tensor) -> bool:
@@ -79,7 +84,7 @@ def evaluate(
     model: VAE,
     data: DataSplits,
     split: str = "test",
-    metrics: Sequence[str] | str = DEFAULT_METRICS,
+    metrics: Sequence[str] | str | None = None,
     *,
     k: int = DEFAULT_K,
     seed: int = 0,
@@ -95,7 +100,7 @@ def evaluate(
     probe_max_train: int | None = None,
     progress: bool = False,
 ) -> EvalReport:
-    """Score ``model`` on ``data.<split>`` with the named metrics (see METRICS).
+    """Score ``model`` on ``data.<split>`` with the named metrics (``metric_names()``; None: the defaults).
 
     k, iw_batch_size, k_chunk: importance samples for ``nll`` and its chunking (see iwae_nll).
     binarize_seed: score a fixed stochastic binarisation of the split (for dynamically binarised
@@ -103,7 +108,7 @@ def evaluate(
     ``extractor_id``, else vaekit's CNN trained on the labels, cached in ``cache_dir``;
     ``sample_mode`` "auto" compares draws x ~ p(x|z) on binary data and means of p(x|z) otherwise.
     """
-    names = parse_metrics(metrics)
+    names = parse_metrics(default_metrics() if metrics is None else metrics)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError(f"k (importance samples, --iw-samples) must be a positive integer, got {k!r}")
     if batch_size < 1:
@@ -116,7 +121,6 @@ def evaluate(
     part = _split(data, split)
     x, binarization = _binarize(part.x, binarize_seed)
     n = int(x.shape[0])
-    conditional = bool(getattr(model, "conditional", False))
     cond = condition_for(model, part.y, f"the {split} split of {data.name!r}")  # a conditional model scores p(x | label)
     extractor: FeatureExtractor | None = None
     extractor_info: dict[str, Any] = {}
@@ -128,6 +132,8 @@ def evaluate(
             "(e.g. --data mnist), or leave 'probe' out of --metrics"
         )
 
+    ctx = MetricContext(model, data, split, x, part, cond, batch_size, k, iw_batch_size, k_chunk, seed, binarize_seed, extractor,
+                        extractor_id, extractor_info, n_generated, sample_mode, probe_max_train)  # fmt: skip
     summary: dict[str, float] = {}
     details: dict[str, dict[str, Any]] = {}
     timings: dict[str, float] = {}
@@ -136,58 +142,8 @@ def evaluate(
     with torch.inference_mode():
         for name in names:
             started = time.perf_counter()
-            g = _generator(seed, name)
-            if name == "nll":
-                r = iwae_nll(model, x, k, batch_size=iw_batch_size, k_chunk=k_chunk, generator=g, condition=cond)
-                summary.update(nll=r.mean, nll_stderr=r.stderr, nll_bpd=bits_per_dim(r.mean, shape))
-                details[name] = {"mean": r.mean, "stderr": r.stderr, "bits_per_dim": summary["nll_bpd"], "k": k,
-                                 "batch_size": iw_batch_size, "k_chunk": k_chunk, "seed": seed}  # fmt: skip
-            elif name == "elbo":
-                e = elbo_metrics(model, x, batch_size=batch_size, generator=g, condition=cond)
-                summary.update(elbo=e.elbo, recon_nll=e.recon_nll, kl=e.kl)
-                summary.update(neg_elbo_bpd=bits_per_dim(-e.elbo, shape), recon_nll_bpd=bits_per_dim(e.recon_nll, shape),
-                               kl_bpd=bits_per_dim(e.kl, shape))  # fmt: skip
-                details[name] = {"elbo": e.elbo, "elbo_stderr": e.elbo_stderr, "recon_nll": e.recon_nll, "kl": e.kl,
-                                 "samples_per_example": 1, "seed": seed}  # fmt: skip
-            elif name == "recon":
-                rc = reconstruction_metrics(model, x, batch_size=batch_size, images=data.kind == "image", condition=cond)
-                summary["mse"] = rc.mse
-                if rc.psnr is not None:
-                    summary.update(psnr=rc.psnr, ssim=rc.ssim)
-                details[name] = {"mse": rc.mse, "psnr": rc.psnr, "ssim": rc.ssim, "ssim_window": rc.ssim_window,
-                                 "data_range": 1.0, "at": "posterior mean"}  # fmt: skip
-            elif name == "active-units":
-                p = posterior_diagnostics(model, x, batch_size=batch_size, condition=cond)
-                summary["active_units"] = float(p.active_units)
-                details[name] = {"active_units": p.active_units, "latent_dim": p.latent_dim, "threshold": p.threshold,
-                                 "activity": p.activity, "kl_per_dim": p.kl_per_dim}  # fmt: skip
-            elif name == "mi":
-                device = next(model.parameters()).device
-                if gaussian_parts(model.encode(x[:1].to(device), None if cond is None else cond[:1].to(device))) is None:
-                    details[name] = {"skipped": "the estimate needs a diagonal-Gaussian posterior"}
-                else:
-                    m = mutual_information(model, x, batch_size=batch_size, generator=g, condition=cond)
-                    summary["mi"] = m.mi
-                    details[name] = {
-                        "mi": m.mi,
-                        "max": m.max,
-                        "n": m.n,
-                        "estimator": "full-set aggregate posterior",
-                        "seed": seed,
-                    }
-            elif name == "fd":
-                mode = ("draw" if _is_binary(x) else "mean") if sample_mode == "auto" else sample_mode
-                assert extractor is not None and extractor_id is not None
-                sq = sample_quality(model, x, extractor, extractor_id, n_generated=n_generated, sample_mode=mode,
-                                    generator=g, batch_size=batch_size)  # fmt: skip
-                summary.update(fd=sq.fd, precision=sq.precision, recall=sq.recall)
-                details[name] = {**dataclasses.asdict(sq), "seed": seed, "extractor": extractor_info}
-            elif name == "probe":
-                train, _ = _binarize(data.train.x, None if binarize_seed is None else binarize_seed + 1)
-                pr = linear_probe(model, Split(train, data.train.y), Split(x, part.y), batch_size=batch_size,
-                                  max_train=probe_max_train, seed=seed, conditional=conditional)  # fmt: skip
-                summary["probe_accuracy"] = pr.accuracy
-                details[name] = {**dataclasses.asdict(pr), "max_train": probe_max_train, "seed": seed}
+            metric_summary, details[name] = METRICS.get(name).factory.run(ctx, _generator(seed, name))
+            summary.update(metric_summary)
             timings[name] = time.perf_counter() - started
             if progress:
                 print(f"  {name}: {timings[name]:.1f} s", file=sys.stderr)
@@ -222,7 +178,7 @@ def _resolve_extractor(
 def evaluate_run(
     run_dir: str | Path,
     split: str = "test",
-    metrics: Sequence[str] | str = DEFAULT_METRICS,
+    metrics: Sequence[str] | str | None = None,
     *,
     data: str | None = None,
     data_dir: str | None = None,
@@ -241,7 +197,7 @@ def evaluate_run(
         raise RunDirError(
             f"{run.path} has no {MODEL}: training has not finished an epoch yet; train it (vaekit train --resume {run.path})"
         )
-    names = parse_metrics(metrics)  # bad names fail before any loading
+    names = parse_metrics(default_metrics() if metrics is None else metrics)  # bad names fail before any loading
     model = run.load_model(which)
     splits = load_run_data(run, data, data_dir)
     if run.config.data.binarize == "dynamic" and binarize_seed is None:

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
+from vaekit.core.draws import base_seed
 from vaekit.core.vae import VAE
 from vaekit.errors import ConfigError
-from vaekit.evaluation.draws import base_seed
 
 FeatureExtractor = Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) -> (N, F)
 NN_K = 3

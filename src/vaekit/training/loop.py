@@ -6,7 +6,7 @@ the one finite-loss check it needs (free on CPU); progress and metrics are read 
 ``log_every`` steps. Under DistributedDataParallel every rank draws the same global batch, the
 same binarisation and the same posterior noise, and keeps its own contiguous shard, so N
 processes compute what one process computes with the same global batch. The loss comes from the
-objective object of ``train.objective`` (``objectives.py``), which also owns anything trained beside
+objective object of ``train.objective`` (``objectives/``), which also owns anything trained beside
 the model (a discriminator and its optimizer, saved with the training state); a conditional model
 gets the batch's labels. At each epoch end: validation ELBO, metrics line (with the objective's own
 terms: perplexity, iwae, tc, ...), best weights, training state — all atomic. A resumed run replays
@@ -26,15 +26,16 @@ import vaekit
 from vaekit.checkpoint import MODEL, SCALER, RunDir, RunInfo, atomic_write_json, save_tensors, write_config
 from vaekit.config import RunConfig, TrainConfig
 from vaekit.core import VAE, build_model
-from vaekit.core.objectives import MeanELBO, mean_elbo, split_missing
+from vaekit.core.elbo import MeanELBO, mean_elbo, split_missing
 from vaekit.data import DataSplits
 from vaekit.data.batches import TensorBatches, TensorChunks
 from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, open_data, training_batches
 from vaekit.errors import ConfigError, RunDirError, TrainingError
 from vaekit.training import ddp, schedules
 from vaekit.training.logs import MetricsLog
-from vaekit.training.objectives import EXTRA_TERMS, TrainObjective, make_objective
+from vaekit.training.objectives import TrainObjective, make_objective
 from vaekit.training.state import Generators, Progress, load_train_state, save_train_state
+from vaekit.training.step import LossModule, training_step
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _check(cfg: RunConfig, env: ddp.DistEnv) -> None:
         raise ConfigError(f"train.lr must be positive, got {t.lr}")
     if t.beta < 0 or t.free_bits < 0:
         raise ConfigError("train.beta and train.free_bits must be non-negative")
-    if cfg.data.binarize != "none" and cfg.model.likelihood != "bernoulli":
+    if cfg.data.binarize != "none" and cfg.model.likelihood.kind != "bernoulli":
         raise ConfigError(f"data.binarize={cfg.data.binarize!r} makes binary data: use model.likelihood='bernoulli'")
 
 
@@ -125,7 +126,7 @@ def fit(
 
     data = data if data is not None else open_data(cfg.data)  # in memory, or streamed from a big folder
     cfg = _resolve_condition(cfg, data)
-    if isinstance(data, StreamedSplits) and cfg.model.posterior == "vq":
+    if isinstance(data, StreamedSplits) and cfg.model.posterior.kind == "vq":
         raise ConfigError("model.posterior='vq' fits its code prior over the training split in memory: set data.streaming=false")
     model = build_model(cfg.model, data.shape).to(device)
     optimizer = make_optimizer(model, t)
@@ -158,13 +159,14 @@ def fit(
             if data.scaler is not None:
                 atomic_write_json(out / SCALER, data.scaler.to_dict())
         progress = Progress()
-    train_model = torch.nn.parallel.DistributedDataParallel(model) if env.enabled else model
+    loss_module = LossModule(model, objective)  # DDP wraps the whole loss computation; the core never sees it
+    train_model = torch.nn.parallel.DistributedDataParallel(loss_module) if env.enabled else loss_module
     log = MetricsLog(out, t.tensorboard, resume_epoch=progress.epoch if resume else None) if env.is_main else None
 
     bar = _progress_bar(t, steps_per_epoch * t.epochs, progress.seen_batches) if env.is_main else None
     try:
         while progress.epoch < t.epochs and not progress.finished:
-            ep = _train_epoch(cfg, train_model, optimizer, objective, batches, gens, progress, env, bar)
+            ep = _train_epoch(cfg, train_model, model, optimizer, objective, batches, gens, progress, env, bar)
             model.eval()
             started = time.perf_counter()
             val = _validate(model, val_chunks, env)
@@ -206,11 +208,7 @@ def fit(
                         "lr": optimizer.param_groups[0]["lr"],
                         "kl_weight": schedules.kl_weight(ep.seen_batches, steps_per_epoch, t.beta, t.kl_warmup_epochs),
                         **ep.extras,
-                        **(
-                            {"capacity": schedules.capacity(ep.seen_batches, t.capacity_max, t.capacity_steps)}
-                            if t.capacity_max > 0
-                            else {}
-                        ),
+                        **objective.logged(ep.seen_batches),
                         "bad_steps": ep.bad,
                         "train_seconds": ep.seconds,  # the optimisation loop alone
                         "epoch_seconds": ep.seconds + time.perf_counter() - started,  # with validation
@@ -231,7 +229,8 @@ def fit(
 
 def _train_epoch(
     cfg: RunConfig,
-    model: torch.nn.Module,
+    loss_module: torch.nn.Module,
+    vae: VAE,
     optimizer: torch.optim.Optimizer,
     objective: TrainObjective,
     batches: TensorBatches | StreamBatches,
@@ -242,8 +241,7 @@ def _train_epoch(
 ) -> _Epoch:
     """One pass over the training data in global batches; each rank takes its shard of each."""
     t = cfg.train
-    vae: VAE = getattr(model, "module", model)
-    model.train()
+    loss_module.train()
     started = time.perf_counter()
     steps_per_epoch = max(1, math.ceil(batches.n / t.batch_size))
     total_steps = steps_per_epoch * t.epochs
@@ -270,15 +268,9 @@ def _train_epoch(
             eps = eps.transpose(0, 1)  # (k, B, D)
         if t.lr_schedule == "cosine":
             _set_lr(optimizer, schedules.cosine_lr(seen_batches, total_steps, t.lr, t.lr_min))
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"):  # train.precision
-            terms = objective(model, x, eps=eps, loss_scale=share, mask=mask, condition=y, step=seen_batches)
-        optimizer.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        finite = torch.isfinite(terms.loss)
-        if t.grad_clip is not None:
-            finite = finite & torch.isfinite(torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip))
+        r = training_step(loss_module, vae, objective, optimizer, (x, y, eps, mask), share=share, step=seen_batches, t=t, env=env)
         seen_batches += 1
-        if not ddp.all_true(finite, env):  # the one sync per step; a no-op wait on CPU
+        if not r.finite:
             bad += 1
             consecutive_bad += 1
             if consecutive_bad >= t.max_bad_steps:
@@ -289,20 +281,18 @@ def _train_epoch(
                 )
             continue
         consecutive_bad = 0
-        optimizer.step()
-        after = objective.after_step(model)  # e.g. the discriminator's update (VAE-GAN)
         step += 1
-        b = x.shape[0]
-        sums += torch.stack([terms.loss.detach() / share, terms.recon_nll.detach(), terms.kl.detach()]) * b
-        if extra_names is None:
-            extra_names = [n for n in EXTRA_TERMS if getattr(terms, n) is not None] + (["disc_loss"] if after is not None else [])
+        terms, b = r.terms, x.shape[0]
+        sums += torch.stack([terms.loss.detach(), terms.recon_nll.detach(), terms.kl.detach()]) * b
+        if extra_names is None:  # the objective's own terms, fixed from its first step
+            extra_names = sorted(terms.extras) + (["disc_loss"] if r.after is not None else [])
             extra_sums = torch.zeros(len(extra_names), device=batches.device)
         if extra_names:
-            values = [after if n == "disc_loss" else getattr(terms, n) for n in extra_names]
-            extra_sums += torch.stack([v.detach().float() for v in values]) * b
+            values = [r.after if n == "disc_loss" else terms.extras[n] for n in extra_names]
+            extra_sums += torch.stack([v.detach().float() for v in values]) * b  # type: ignore[union-attr]
         seen += b
         if bar is not None and step % t.log_every == 0:
-            bar.set_postfix(epoch=progress.epoch + 1, loss=f"{float(terms.loss.detach()) / share:.3f}", refresh=False)
+            bar.set_postfix(epoch=progress.epoch + 1, loss=f"{float(terms.loss.detach()):.3f}", refresh=False)
             bar.update(seen_batches - bar.n)
     if bar is not None:
         bar.update(seen_batches - bar.n)

@@ -14,6 +14,7 @@ frequencies of the training set as the prior, which is what ``sample`` draws fro
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ from torch import nn
 from torch.distributions import Distribution, constraints
 
 from vaekit.errors import ModelError
+from vaekit.registry import POSTERIORS
 
 
 class QuantizedPosterior(Distribution):
@@ -53,15 +55,27 @@ class QuantizedPosterior(Distribution):
         return torch.zeros_like(self.z)
 
 
+@dataclass(frozen=True)
+class VQOptions:
+    codes: int = 512  # codebook size K
+    code_dim: int = 16  # size of one code vector; latent_dim / code_dim positions are quantised
+    decay: float = 0.99  # EMA decay of the codebook updates
+    commitment: float = 0.25  # weight of the commitment loss
+
+
+@POSTERIORS.register("vq", VQOptions)
 class VectorQuantizer(nn.Module):
-    def __init__(self, latent_dim: int, codes: int, code_dim: int, decay: float = 0.99, commitment: float = 0.25):
+    """A VQ-VAE codebook: each of latent_dim / code_dim encoder vectors snaps to its nearest code."""
+
+    def __init__(self, latent_dim: int, options: VQOptions = VQOptions()):
         super().__init__()
+        codes, code_dim, decay, commitment = options.codes, options.code_dim, options.decay, options.commitment
         if code_dim < 1 or latent_dim % code_dim:
-            raise ModelError(f"model.latent_dim ({latent_dim}) must be a multiple of model.vq_dim ({code_dim})")
+            raise ModelError(f"model.latent_dim ({latent_dim}) must be a multiple of model.posterior.code_dim ({code_dim})")
         if codes < 2:
-            raise ModelError(f"model.vq_codes must be at least 2, got {codes}")
+            raise ModelError(f"model.posterior.codes must be at least 2, got {codes}")
         if not 0.0 < decay < 1.0:
-            raise ModelError(f"model.vq_decay must be in (0, 1), got {decay}")
+            raise ModelError(f"model.posterior.decay must be in (0, 1), got {decay}")
         self.latent_dim = self.params_out = latent_dim
         self.positions, self.code_dim, self.n_codes = latent_dim // code_dim, code_dim, codes
         self.decay, self.commitment = decay, commitment
@@ -69,6 +83,10 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("ema_count", torch.ones(codes))  # (K,)
         self.register_buffer("ema_sum", self.codebook.clone())  # (K, E)
         self.register_buffer("initialized", torch.zeros(()))  # 1 once the codebook has seen data
+
+    def own_prior(self) -> CodePrior:
+        """The categorical code prior that goes with this codebook (uniform until fitted)."""
+        return CodePrior(self.positions, self.n_codes)
 
     def nearest(self, h: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code for every vector of h (..., E) -> (...)."""

@@ -1,10 +1,12 @@
-"""Posterior draws that do not depend on how the work is chunked.
+"""The one seeded-draw scheme of vaekit: posterior draws that do not depend on how the work is chunked.
 
 Every example gets its own random stream, seeded from one base seed and the example's index in the
 evaluated tensor, and its draws are taken from that stream in sample order. So the j-th draw for
 example i is the same whatever ``batch_size`` and ``k_chunk`` are: chunking changes memory and
 speed, never the number. Normals come from uniforms by Box-Muller because torch's CPU ``rand`` is
-serial (``rand(a)`` then ``rand(b)`` equals ``rand(a + b)``), while ``randn`` is not.
+serial (``rand(a)`` then ``rand(b)`` equals ``rand(a + b)``), while ``randn`` is not. Evaluation,
+anomaly scores and the scikit-learn estimators all draw through here; :func:`draw` gives seeded
+draws from any other distribution (p(x|z) of any likelihood).
 """
 
 from __future__ import annotations
@@ -15,6 +17,22 @@ import torch
 from torch.distributions import Distribution, Independent, MultivariateNormal, Normal
 
 _MASK64 = (1 << 64) - 1
+
+
+def make_generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+def draw(dist: Distribution, generator: torch.Generator, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
+    """One draw of shape (*sample_shape, *dist.batch_shape, *dist.event_shape), seeded by ``generator``.
+
+    ``Distribution.sample`` takes no generator, so this takes one seed from ``generator`` and samples
+    inside a forked CPU RNG: the global RNG is untouched and the same generator state gives the same
+    draws, for every distribution (Bernoulli, Normal, discretized logistic, ...) without a case per type."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed would also queue CUDA seeding
+        return dist.sample(torch.Size(sample_shape))
 
 
 def base_seed(generator: torch.Generator | None) -> int:

@@ -1,18 +1,24 @@
-"""Training objectives. Each returns a frozen dataclass of named terms, never a dict.
+"""The ELBO: one computation of its terms, used by training, validation, evaluation and anomaly scores.
 
-Names match logs, metrics files and docs: ``loss``, ``recon_nll``, ``kl``, ``elbo``.
-All terms are per-example means over the batch, in nats. The other objectives (``iwae.py``,
-``tc.py``) return the same dataclass with their own optional terms filled in.
+    ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z))
+
+:func:`elbo_parts` gives the per-example terms at given posterior draws; :func:`elbo` is the
+training loss built from them (beta weight, free bits, capacity), returned as :class:`ELBOTerms`
+with names that match logs, metrics files and docs: ``loss``, ``recon_nll``, ``kl``, ``elbo``. All
+scalar terms are per-example means over the batch, in nats. Other bounds (``iwae.py``, ``tc.py``)
+return the same dataclass and put what only they report in ``extras``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch.distributions import Distribution, Independent, MultivariateNormal, Normal, kl_divergence
 
+from vaekit.core.posteriors import reparameterize
 from vaekit.core.vae import VAE, ConditionLike
 
 
@@ -24,21 +30,17 @@ class ELBOTerms:
     elbo: torch.Tensor  # scalar: -(recon_nll + kl), the unweighted bound
     kl_per_dim: torch.Tensor | None  # (D,) batch-mean KL of each latent dimension, when factorised
     elbo_per_example: torch.Tensor  # (B,) for evaluation and anomaly scores
-    aux_loss: torch.Tensor | None = None  # scalar: a posterior's own regulariser (VQ commitment), in the loss
-    perplexity: torch.Tensor | None = None  # scalar: codebook usage exp(H(code frequencies)) (VQ)
-    iwae: torch.Tensor | None = None  # scalar: the k-sample importance-weighted bound, batch mean
-    mi: torch.Tensor | None = None  # scalar: index-code mutual information (beta-TC decomposition)
-    tc: torch.Tensor | None = None  # scalar: total correlation of q(z) (beta-TC decomposition)
-    dwkl: torch.Tensor | None = None  # scalar: dimension-wise KL to the prior (beta-TC decomposition)
-    gan_loss: torch.Tensor | None = None  # scalar: the decoder's adversarial loss (VAE-GAN)
+    # scalars only some objectives or parts report (VQ perplexity and commitment, the iwae bound,
+    # beta-TC's mi/tc/dwkl, VAE-GAN's gan_loss): logged as epoch means under these names
+    extras: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
 
 def kl_terms(qz: Distribution, pz: Distribution, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """KL(q || p) per example (B,), and per dimension (B, D) when both factorise over dimensions.
 
     Uses the closed form when torch knows one (a full-covariance posterior against a diagonal
-    Gaussian prior included), else the single-sample Monte Carlo estimate log q(z) - log p(z) at
-    the given z.
+    Gaussian prior included), else the Monte Carlo estimate log q(z) - log p(z) at the given z
+    (which may carry leading sample dims: then the estimate is (*S, B)).
     """
     if isinstance(qz, Independent) and isinstance(pz, Independent):
         try:
@@ -53,13 +55,37 @@ def kl_terms(qz: Distribution, pz: Distribution, z: torch.Tensor) -> tuple[torch
     return qz.log_prob(z) - pz.log_prob(z), None
 
 
+def observed_log_prob(px: Distribution, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """log p(x|z) per example, summed over the observed entries only when a mask is given."""
+    if mask is None:
+        return px.log_prob(x)
+    assert isinstance(px, Independent)
+    per_element = px.base_dist.log_prob(x) * mask  # (..., *data_shape)
+    return per_element.flatten(-px.reinterpreted_batch_ndims).sum(-1)
+
+
+def elbo_parts(
+    vae: VAE,
+    x: torch.Tensor,
+    qz: Distribution,
+    z: torch.Tensor,
+    condition: ConditionLike = None,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The ELBO's terms at posterior draws z (*S, B, D) of qz = q(z|x): -log p(x|z) (*S, B), the KL
+    ((B,) in closed form, else (*S, B) Monte Carlo) and the per-dimension KL (B, D) when it exists.
+    ``mask`` (x's shape, True = observed) scores observed entries only."""
+    recon = -observed_log_prob(vae.decode(z, condition), x, mask)  # (*S, B)
+    kl, kl_dim = kl_terms(qz, vae.prior(), z)
+    return recon, kl, kl_dim
+
+
 def elbo(
-    model: VAE | torch.nn.Module,
+    vae: VAE,
     x: torch.Tensor,
     kl_weight: float = 1.0,
     free_bits: float = 0.0,
     eps: torch.Tensor | None = None,
-    loss_scale: float = 1.0,
     mask: torch.Tensor | None = None,
     condition: ConditionLike = None,
     capacity: float | None = None,
@@ -68,17 +94,14 @@ def elbo(
 
     ``free_bits`` floors each dimension's batch-mean KL at that many nats in the *loss* only
     (the reported ``kl`` and ``elbo`` stay exact). ``capacity`` C switches the KL part of the loss
-    to ``kl_weight * |KL - C|`` (Burgess et al. 2018). ``model`` may be wrapped in
-    DistributedDataParallel (the forward goes through the wrapper so gradients are reduced);
-    ``eps`` fixes the posterior noise and ``loss_scale`` multiplies the loss (a shard's share of
-    the global batch). ``mask`` (same shape as x, True = observed) scores observed entries only;
-    missing entries of ``x`` must already be filled (e.g. with 0). ``condition``: the labels of a
-    conditional model. A posterior that carries an ``aux_loss`` (B,) (the VQ commitment) adds it.
+    to ``kl_weight * |KL - C|`` (Burgess et al. 2018). ``eps`` (B, D) fixes the posterior noise.
+    ``mask`` (same shape as x, True = observed) scores observed entries only; missing entries of
+    ``x`` must already be filled (e.g. with 0). ``condition``: the labels of a conditional model. A
+    posterior that carries an ``aux_loss`` (B,) (the VQ commitment) adds it.
     """
-    vae: VAE = getattr(model, "module", model)
-    qz, z, px = model(x, eps) if condition is None else model(x, eps, condition)
-    recon = -observed_log_prob(px, x, mask)  # (B,)
-    kl, kl_dim = kl_terms(qz, vae.prior(), z)  # (B,), (B, D) | None
+    qz = vae.encode(x, condition)
+    z = qz.rsample() if eps is None else reparameterize(qz, eps)  # (B, D)
+    recon, kl, kl_dim = elbo_parts(vae, x, qz, z, condition, mask)  # (B,), (B,), (B, D) | None
     recon_nll, kl_mean = recon.mean(), kl.mean()
     kl_dim_mean = kl_dim.mean(0) if kl_dim is not None else None  # (D,)
     if capacity is not None:
@@ -92,29 +115,30 @@ def elbo(
         kl_loss = kl_mean
     elbo_ex = -(recon + kl)
     loss = recon_nll + kl_weight * kl_loss
-    aux = getattr(qz, "aux_loss", None)
-    if aux is not None:
-        aux = aux.mean()
-        loss = loss + aux
+    extras = posterior_extras(qz)
+    if "aux_loss" in extras:
+        loss = loss + extras["aux_loss"]
     return ELBOTerms(
-        loss=loss * loss_scale,
+        loss=loss,
         recon_nll=recon_nll,
         kl=kl_mean,
         elbo=elbo_ex.mean(),
         kl_per_dim=kl_dim_mean,
         elbo_per_example=elbo_ex,
-        aux_loss=aux,
-        perplexity=getattr(qz, "code_perplexity", None),
+        extras=extras,
     )
 
 
-def observed_log_prob(px: Distribution, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """log p(x|z) per example, summed over the observed entries only when a mask is given."""
-    if mask is None:
-        return px.log_prob(x)
-    assert isinstance(px, Independent)
-    per_element = px.base_dist.log_prob(x) * mask  # (..., *data_shape)
-    return per_element.flatten(-px.reinterpreted_batch_ndims).sum(-1)
+def posterior_extras(qz: Distribution) -> dict[str, torch.Tensor]:
+    """What a posterior reports of itself: the VQ commitment loss (batch mean) and code perplexity."""
+    out: dict[str, torch.Tensor] = {}
+    aux = getattr(qz, "aux_loss", None)
+    if aux is not None:
+        out["aux_loss"] = aux.mean()
+    perplexity = getattr(qz, "code_perplexity", None)
+    if perplexity is not None:
+        out["perplexity"] = perplexity
+    return out
 
 
 def split_missing(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -155,9 +179,9 @@ def mean_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1024, condition: to
     for i in range(0, x.shape[0], batch_size):
         xb, mask = split_missing(x[i : i + batch_size])
         c = None if condition is None else condition[i : i + batch_size]
-        qz, z, px = model(xb, None, c)
-        kl, _ = kl_terms(qz, model.prior(), z)
-        sums += torch.stack([(-observed_log_prob(px, xb, mask)).sum(), kl.sum()]).double()
+        qz = model.encode(xb, c)
+        recon, kl, _ = elbo_parts(model, xb, qz, qz.rsample(), c, mask)
+        sums += torch.stack([recon.sum(), kl.sum()]).double()
     n = int(x.shape[0])
-    recon, kl_ = (sums / max(n, 1)).tolist()
-    return MeanELBO(elbo=-(recon + kl_), recon_nll=recon, kl=kl_, n=n)
+    recon_, kl_ = (sums / max(n, 1)).tolist()
+    return MeanELBO(elbo=-(recon_ + kl_), recon_nll=recon_, kl=kl_, n=n)

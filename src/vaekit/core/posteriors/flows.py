@@ -14,6 +14,7 @@ exactly (planar: a monotone scalar equation per step solved by bisection; IAF: D
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -22,6 +23,8 @@ from torch import nn
 from torch.distributions import Distribution, constraints
 
 from vaekit.core.made import MADE
+from vaekit.errors import ModelError
+from vaekit.registry import POSTERIORS
 
 
 class PlanarStep:
@@ -154,3 +157,33 @@ class FlowPosterior(nn.Module):
             context = F.elu(rest)  # (B, hidden)
             steps = [IAFStep(made, context) for made in self.mades]
         return FlowDistribution(loc, scale, steps)
+
+
+@dataclass(frozen=True)
+class PlanarOptions:
+    steps: int = 4  # planar maps
+
+
+@dataclass(frozen=True)
+class IAFOptions:
+    steps: int = 4  # inverse autoregressive steps
+    hidden: int = 64  # hidden width of each MADE (and of the context the encoder emits)
+
+
+def _check_steps(steps: int) -> None:
+    if steps < 1:
+        raise ModelError(f"model.posterior.steps must be at least 1, got {steps}")
+
+
+@POSTERIORS.register("planar", PlanarOptions)
+def planar_posterior(latent_dim: int, options: PlanarOptions) -> FlowPosterior:
+    """A diagonal Gaussian pushed through planar maps (Rezende & Mohamed 2015)."""
+    _check_steps(options.steps)
+    return FlowPosterior(latent_dim, "planar", options.steps)
+
+
+@POSTERIORS.register("iaf", IAFOptions)
+def iaf_posterior(latent_dim: int, options: IAFOptions) -> FlowPosterior:
+    """A diagonal Gaussian pushed through inverse autoregressive steps (Kingma et al. 2016)."""
+    _check_steps(options.steps)
+    return FlowPosterior(latent_dim, "iaf", options.steps, options.hidden)

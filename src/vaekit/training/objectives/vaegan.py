@@ -10,16 +10,27 @@ After the VAE's step, the discriminator takes one step on real x against those f
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vaekit.config import TrainConfig
+from vaekit.core.elbo import ELBOTerms, kl_terms, observed_log_prob
 from vaekit.core.networks import check_halvings
-from vaekit.core.objectives import ELBOTerms, kl_terms, observed_log_prob
+from vaekit.core.posteriors import reparameterize
 from vaekit.core.vae import VAE
-from vaekit.training.objectives import TrainObjective
+from vaekit.errors import ConfigError
+from vaekit.registry import OBJECTIVES
+from vaekit.training.objectives import ObjectiveContext, TrainObjective
+
+
+@dataclass(frozen=True)
+class VAEGANOptions:
+    gan_weight: float = 1.0  # weight of the decoder's adversarial loss
+    disc_channels: tuple[int, ...] = (32, 64)  # discriminator widths (conv for images, MLP otherwise)
+    disc_lr: float | None = None  # discriminator learning rate (None: train.lr)
 
 
 class Discriminator(nn.Module):
@@ -49,20 +60,30 @@ class Discriminator(nn.Module):
         return self.head(f).squeeze(-1), f
 
 
+@OBJECTIVES.register("vaegan", VAEGANOptions)
 class VAEGANObjective(TrainObjective):
-    def __init__(self, t: TrainConfig, steps_per_epoch: int, model: VAE):
-        super().__init__(t, steps_per_epoch)
+    """VAE-GAN: reconstruction in a discriminator's feature space plus an adversarial decoder loss."""
+
+    shardable = False
+    why_unshardable = "its discriminator is not sharded"
+
+    def __init__(self, t: TrainConfig, options: VAEGANOptions, ctx: ObjectiveContext):
+        super().__init__(t, options, ctx)
+        if t.compile:
+            raise ConfigError("train.compile works with the elbo, iwae and btcvae objectives; set train.compile=false for vaegan")
+        model = ctx.model
         device = next(model.parameters()).device
-        self.disc = Discriminator(model.data_shape, t.disc_channels).to(device)
+        self.disc = Discriminator(model.data_shape, options.disc_channels).to(device)
         self.modules = {"disc": self.disc}
-        self.optimizers = {"disc": torch.optim.Adam(self.disc.parameters(), lr=t.disc_lr or t.lr, betas=(0.5, 0.999))}
+        self.optimizers = {"disc": torch.optim.Adam(self.disc.parameters(), lr=options.disc_lr or t.lr, betas=(0.5, 0.999))}
         self._real: torch.Tensor | None = None
         self._fake: torch.Tensor | None = None
 
-    def __call__(self, model, x, *, eps, loss_scale, mask, condition, step) -> ELBOTerms:  # type: ignore[override]
-        vae: VAE = getattr(model, "module", model)
+    def __call__(self, vae, x, *, eps, mask, condition, step) -> ELBOTerms:  # type: ignore[no-untyped-def]
         self.disc.train()
-        qz, z, px = model(x, eps) if condition is None else model(x, eps, condition)
+        qz = vae.encode(x, condition)
+        z = qz.rsample() if eps is None else reparameterize(qz, eps)  # (B, D)
+        px = vae.decode(z, condition)
         x_rec = px.mean  # (B, *shape)
         with torch.no_grad():
             f_real = self.disc(x)[1]  # (B, F)
@@ -74,20 +95,20 @@ class VAEGANObjective(TrainObjective):
         x_fake = vae.decode(z_fake, c_fake).mean  # (2B, *shape)
         gan = F.softplus(-self.disc(x_fake)[0]).mean()  # non-saturating: the decoder wants D(x_fake) -> 1
         recon = -observed_log_prob(px, x, mask)  # (B,) pixel NLL, reported (the loss uses features)
-        loss = feature_nll.mean() + self.kl_weight(step) * kl.mean() + self.t.gan_weight * gan
+        loss = feature_nll.mean() + self.kl_weight(step) * kl.mean() + self.options.gan_weight * gan
         self._real, self._fake = x.detach(), x_fake.detach()
         elbo_ex = -(recon + kl).detach()
         return ELBOTerms(
-            loss=loss * loss_scale,
+            loss=loss,
             recon_nll=recon.mean(),
             kl=kl.mean(),
             elbo=elbo_ex.mean(),
             kl_per_dim=None,
             elbo_per_example=elbo_ex,
-            gan_loss=gan.detach(),
+            extras={"gan_loss": gan.detach()},
         )
 
-    def after_step(self, model: nn.Module) -> torch.Tensor | None:
+    def after_step(self, vae: VAE) -> torch.Tensor | None:
         if self._real is None or self._fake is None:
             return None
         logit_real, _ = self.disc(self._real)
