@@ -50,7 +50,7 @@ def train(out: Path, data: dict, model: dict, train_cfg: dict):
 
 def vaekit_fills(model, x, mask, steps: int) -> dict[str, tuple[torch.Tensor, float]]:
     from vaekit.applications.restoration import impute
-    from vaekit.applications.seeded import make_generator
+    from vaekit.core.draws import make_generator
 
     out = {}
     for method, n_steps in (("hmc", steps), ("mwg", 2 * steps), ("pseudo-gibbs", 2 * steps)):
@@ -115,7 +115,7 @@ def table(runs: Path, name: str, epochs: int, steps: int, seeds: int = 5) -> lis
     from sklearn.impute import IterativeImputer  # noqa: F401 - needs the experimental import first
 
     from vaekit.applications.masks import random_mask
-    from vaekit.applications.seeded import make_generator
+    from vaekit.core.draws import make_generator
     from vaekit.data import load_data
 
     runs.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,7 @@ def available(row: Row) -> bool:
     """Does vaekit have this row's training objective, and does the config accept its keys?"""
     import importlib
 
-    import vaekit.core.objectives as objectives
+    import vaekit.core.elbo as objectives
     from vaekit.config import RunConfig, apply_overrides
     from vaekit.errors import ConfigError
 

@@ -50,7 +50,7 @@ def iwae_test_nll(model, x: torch.Tensor, k: int, seed: int):
     if iwae_nll is not None:
         r = iwae_nll(model, x, k, generator=torch.Generator().manual_seed(seed))
         return r.mean, r.stderr, r.per_example
-    from vaekit.core.objectives import iwae_log_weights
+    from vaekit.core.elbo import iwae_log_weights
 
     torch.manual_seed(seed)
     out = []
