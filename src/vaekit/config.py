@@ -173,8 +173,8 @@ class TrainConfig(_PartFields):
     log_every: int = 50  # steps between progress-bar/metric updates (each one syncs)
     threads: int | None = None  # torch intra-op threads; None leaves torch's default
     fused_optimizer: bool = True  # the fused CPU/GPU Adam kernel; same maths, fewer passes
-    compile: bool = False  # torch.compile the loss (model + objective): ~10% faster MLP steps on CPU, ~1 min to compile
-    precision: Literal["float32", "bf16"] = "float32"  # bf16: autocast convs/matmuls (conv models ~30% faster; results differ)
+    compile: bool = False  # torch.compile the loss (model + objective); compiling takes a while (BENCHMARKS.md has the trade-off)
+    precision: Literal["float32", "bf16"] = "float32"  # bf16: autocast convs/matmuls; faster only where the CPU has bf16 units (BENCHMARKS.md); results differ
     progress: bool = True
     tensorboard: bool = True  # when the tensorboard package is installed
     device: str = "cpu"

@@ -245,7 +245,7 @@ def _iwae_nll(model: VAE, x: torch.Tensor, s: ScoreSettings, g: torch.Generator,
         from vaekit.evaluation.likelihood import iwae_nll
     except ImportError as e:  # the evaluation package is a sibling layer and may be absent in a slim build
         raise VaekitError(f"the nll score needs vaekit.evaluation.likelihood.iwae_nll, which is not available ({e})") from e
-    # chunking is left to iwae_nll (about 8k decoder rows per pass); it does not change the numbers
+    # chunking is left to iwae_nll; it does not change the numbers
     result = iwae_nll(model, x, s.k, batch_size=None, k_chunk=None, generator=g, condition=c)
     return result.per_example.double().cpu()  # (N,)
 

@@ -138,7 +138,8 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Linear to the smallest feature map, then transposed convs that double H and W back to the
     exact input size, the last one straight into the output channels (P*C). Nothing runs at full
-    resolution with many channels: a wide last layer plus a 3x3 head there made a step ~2.7x slower."""
+    resolution with many channels, where a wide last layer plus a 3x3 head would cost most of the step
+    (BENCHMARKS.md, conv decoder)."""
 
     def __init__(self, latent_dim: int, channels: tuple[int, ...], out_shape: tuple[int, int, int], act: str, dropout: float):
         super().__init__()

@@ -60,8 +60,8 @@ _BUILTIN_MODULES = ("vaekit.data.standard", "vaekit.data.tabular", "vaekit.data.
 
 _RAW_CACHE: OrderedDict[Hashable, Raw] = OrderedDict()
 _SPLITS_CACHE: OrderedDict[Hashable, DataSplits] = OrderedDict()
-_RAW_CACHE_SIZE = 4  # decoded sources (mnist as uint8 is 55 MB)
-_SPLITS_CACHE_SIZE = 2  # float32 splits (mnist is 220 MB)
+_RAW_CACHE_SIZE = 4  # decoded sources (a uint8 MNIST is tens of MB)
+_SPLITS_CACHE_SIZE = 2  # float32 splits are 4x their uint8 source
 
 
 def register(name: str, *, takes_path: bool = False) -> Callable[[Loader], Loader]:
