@@ -25,6 +25,7 @@ from vaekit.web.routes.generate import shown
 router = APIRouter()
 MAX_ROW = 100_000  # values in a pasted table row
 MAX_STEPS = 2000
+MAX_MASK = 500_000  # mask entries: pixels of the model's input (a 700x700 image)
 
 
 class InputBody(Body):
@@ -35,14 +36,14 @@ class InputBody(Body):
 
 
 class InpaintBody(InputBody):
-    mask: list[int] | None = Field(None, max_length=4_000_000)  # (H*W,) or (D,): 1 observed, 0 missing
+    mask: list[int] | None = Field(None, max_length=MAX_MASK)  # (H*W,) or (D,): 1 observed, 0 missing
     method: Literal["hmc", "mwg", "pseudo-gibbs"] = "mwg"
     steps: int = Field(200, ge=1, le=MAX_STEPS)
     seed: int = Field(0, ge=0, lt=2**62)
 
 
 def _body_cap(s: ServeSettings) -> int:
-    return 4 * s.max_upload_bytes // 3 + 4096 + 8 * 4_000_000  # base64 image, a mask, the rest
+    return 4 * s.max_upload_bytes // 3 + 2 * MAX_MASK + 64 * 1024  # base64 image, a 0/1 mask as JSON, the rest
 
 
 @router.post("/api/check")

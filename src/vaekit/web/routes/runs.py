@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from vaekit.applications.samplers import SAMPLER_FILE
 from vaekit.checkpoint import MODEL, RunDir
 from vaekit.errors import VaekitError
 from vaekit.web.encode import columns_of
@@ -48,6 +49,7 @@ def _details(cat, name: str) -> dict[str, Any]:
     out["latent_dim"] = int(loaded.model.latent_dim)
     out["classes"] = loaded.classes
     out["class_names"] = list(loaded.run.info.class_names)
+    out["has_sampler"] = (loaded.path / SAMPLER_FILE).is_file()  # vaekit fit-sampler has run
     if not loaded.image:
         out["columns"] = columns_of(loaded.run.scaler(), int(loaded.run.info.data_shape[0]))
     try:

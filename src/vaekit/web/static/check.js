@@ -45,7 +45,7 @@ async function check() {
   } else {
     $("#check-images").replaceChildren();
     const cols = r.input.columns;
-    $("#check-table").replaceChildren(rowsTable(cols, [r.input.rows[0], r.reconstruction.rows[0], r.map], ["input", "reconstruction", "−log p (nats)"]));
+    $("#check-table").replaceChildren(el("div", { class: "scroll" }, rowsTable(cols, [r.input.rows[0], r.reconstruction.rows[0], r.map], ["input", "reconstruction", "−log p (nats)"])));
   }
   $("#inpaint-box").hidden = false;
 }
@@ -97,7 +97,7 @@ async function inpaint() {
   if (state.details.kind === "image") {
     render(out, r.restored);
   } else {
-    out.replaceChildren(rowsTable(r.input.columns, [r.input.rows[0], r.restored.rows[0]], ["given", "filled"]));
+    out.replaceChildren(el("div", { class: "scroll" }, rowsTable(r.input.columns, [r.input.rows[0], r.restored.rows[0]], ["given", "filled"])));
   }
   const rate = r.acceptance !== undefined ? `, acceptance ${fmt(r.acceptance, 2)}` : "";
   $("#inpaint-caption").textContent = `restored: ${r.missing} entries filled${rate}`;

@@ -86,13 +86,15 @@ export function labelOf(selector) {
 }
 
 // One image, or a table of rows, as the API returns it ({kind, images|grid|rows, columns}).
-export function render(target, shown, { grid = false } = {}) {
+export function render(target, shown, { grid = false, vertical = false } = {}) {
   target.replaceChildren();
   if (shown.kind === "image") {
     const urls = grid ? [shown.grid] : shown.images;
     for (const u of urls) target.append(el("img", { src: u, alt: "decoded" }));
+  } else if (vertical && shown.rows.length === 1) { // one row in a narrow place: a column per line
+    target.append(rowsTable(["value"], shown.rows[0].map((v) => [v]), shown.columns));
   } else {
-    target.append(rowsTable(shown.columns, shown.rows));
+    target.append(el("div", { class: "scroll" }, rowsTable(shown.columns, shown.rows)));
   }
 }
 

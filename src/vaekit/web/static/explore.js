@@ -3,7 +3,7 @@
 import { $, api, el, fmt, labelOf, latestOnly, onRunChange, render, showError, state } from "./common.js";
 
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
-const PAD = 16, HIT = 12;
+const PAD = 16, HIT = 12, SNAP = 40; // pixels: hover reach, and click reach on a projected map
 let map = null, sx = null, sy = null, bounds = null;
 let current = null; // { z: number[], index: number | null }
 let picks = [];
@@ -42,8 +42,8 @@ function draw() {
   if (hover >= 0) ring(hover, "#555");
 }
 
-function nearest(px, py) {
-  let best = -1, bestD = HIT * HIT;
+function nearest(px, py, radius = HIT) {
+  let best = -1, bestD = radius * radius;
   for (let i = 0; i < map.n; i++) {
     const d = (sx[i] - px) ** 2 + (sy[i] - py) ** 2;
     if (d < bestD) { bestD = d; best = i; }
@@ -60,7 +60,7 @@ const decode = latestOnly(async () => {
   const body = { run: state.run, z: current.z };
   const label = labelOf("#explore-label");
   if (label !== undefined) body.label = label;
-  render($("#decoded"), await api("/api/decode", { body }));
+  render($("#decoded"), await api("/api/decode", { body }), { vertical: true });
 });
 
 function drawSliders() {
@@ -102,7 +102,7 @@ async function interpolate(i) {
 async function click(ev) {
   if (!map) return;
   const [px, py] = pointer(ev);
-  const i = nearest(px, py);
+  const i = nearest(px, py, map.method === "direct" ? HIT : SNAP);
   if ($("#interp-mode").checked) {
     if (i < 0) { showError("pick a point on the map (click closer to one)"); return; }
     await interpolate(i).catch(() => {});

@@ -26,6 +26,9 @@ export function initGenerate() {
     $("#gen-out").replaceChildren();
     if (d.classes) $("#gen-label").prepend(el("option", { value: "all", text: "all, in turn" }));
     $("#gen-label").value = "all";
+    const gmm = $("#gen-sampler option[value=gmm]");
+    gmm.hidden = gmm.disabled = !d.has_sampler;
+    if (!d.has_sampler) $("#gen-sampler").value = "prior";
   });
 }
 
