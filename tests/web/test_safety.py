@@ -109,7 +109,7 @@ def test_pillows_decompression_bomb_guard_is_an_error(client, monkeypatch):
 
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow warns above this, errors above twice
     r = client.post("/api/check", json={"run": "mlp", "image": _b64(_png(40, 40))})  # 1,600 pixels: only a warning
-    assert r.status_code == 400 and "safely" in r.json()["detail"]
+    assert r.status_code == 413 and "decompression-bomb guard" in r.json()["detail"]
 
 
 @pytest.mark.parametrize(

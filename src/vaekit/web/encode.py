@@ -121,10 +121,14 @@ def image_tensor(raw: bytes, shape: tuple[int, ...], max_pixels: int, invert: bo
                         f"{max_pixels:,}; scale it down first"
                     )
                 a = decode_file(Path("the uploaded image"), im, (w, h), "rgb" if c == 3 else "grayscale", Image)
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise RequestError(f"the upload is not a PNG or JPEG image that can be read safely ({e})") from None
-        except OSError as e:
-            raise RequestError(f"the image could not be decoded ({e}); upload a PNG or JPEG file") from None
+        except UnidentifiedImageError:
+            raise RequestError("the upload is not a PNG or JPEG image; upload a .png or .jpg file") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise PayloadTooLarge(
+                "the image declares more pixels than Pillow's decompression-bomb guard allows; it is not read"
+            ) from None
+        except OSError as e:  # a truncated or damaged file
+            raise RequestError(f"the image could not be decoded ({e}); upload a complete PNG or JPEG file") from None
     x = torch.tensor(np.array(to_chw(a, c == 3)), dtype=torch.float32).div_(255.0)[None]  # (1, C, H, W)
     return 1.0 - x if invert else x
 

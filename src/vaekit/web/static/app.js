@@ -40,6 +40,7 @@ async function start() {
   const first = runs.find((r) => r.name === wanted) ? wanted : runs.length ? runs[0].name : null;
   if (first) await selectRun(first);
   openTab(q.get("tab") || "runs");
+  document.body.dataset.ready = "1"; // the run is loaded and the controls are live
 }
 
 start().catch(() => {});

@@ -132,6 +132,8 @@ export function initCheck() {
     const f = ev.target.files[0];
     if (!f) return;
     image = await readFile(f);
+    $("#check-result").hidden = true; // a failed check leaves no stale result beside its message
+    $("#inpaint-box").hidden = true;
     await check().catch(() => {});
   });
   $("#check-invert").addEventListener("change", () => check().catch(() => {}));
