@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from playwright.sync_api import expect
 
 from vaekit.checkpoint import RunDir
