@@ -94,5 +94,5 @@ def png_of():
 
 @pytest.fixture(scope="session")
 def pixels():
-    """pixels(data_url): a PNG data URL -> (H, W) or (H, W, 3) uint8 array."""
+    """pixels(data_url): an image data URL -> (H, W) or (H, W, 3) uint8 array."""
     return _pixels

@@ -134,7 +134,7 @@ def test_check_scores_an_upload_with_the_runs_detector(client, runs_root, png_of
     want = anomaly_scores(run.load_model(), x, det.settings)
     assert r["score"] == pytest.approx(float(want[0]), rel=1e-5)
     assert r["threshold"] == pytest.approx(det.threshold) and r["flag"] == (float(want[0]) > det.threshold)
-    assert r["map"].startswith("data:image/png;base64,") and r["note"] == ""
+    assert r["map"].startswith("data:image/bmp;base64,") and r["note"] == ""
     # an all-white square is far from any digit: flagged
     white = base64.b64encode(png_of(torch.ones(1, 8, 8))).decode()
     assert client.post("/api/check", json={"run": "mlp", "image": white}).json()["flag"] is True
