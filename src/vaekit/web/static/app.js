@@ -13,6 +13,17 @@ async function refresh() {
   if (tab === "explore" && shown.explore !== state.run) { shown.explore = state.run; await loadMap().catch(() => { shown.explore = null; }); }
 }
 
+// Open a run: its details and, on the Explore tab, its map are fetched side by side.
+async function openRun(name) {
+  const details = selectRun(name);
+  if (tab === "explore") {
+    shown.explore = name;
+    await Promise.all([details, loadMap().catch(() => { shown.explore = null; })]);
+  } else {
+    await details;
+  }
+}
+
 function openTab(name) {
   tab = name;
   for (const b of document.querySelectorAll("#tabs button")) b.setAttribute("aria-selected", String(b.dataset.tab === name));
@@ -31,15 +42,16 @@ async function start() {
   initCheck();
   for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => openTab(b.dataset.tab));
   $("#run-select").addEventListener("change", async (ev) => {
-    await selectRun(ev.target.value);
+    await openRun(ev.target.value);
     openTab(tab);
   });
   const runs = await loadRuns();
   const q = new URLSearchParams(location.search);
   const wanted = q.get("run");
   const first = runs.find((r) => r.name === wanted) ? wanted : runs.length ? runs[0].name : null;
-  if (first) await selectRun(first);
-  openTab(q.get("tab") || "runs");
+  tab = q.get("tab") || "runs";
+  if (first) await openRun(first);
+  openTab(tab);
   document.body.dataset.ready = "1"; // the run is loaded and the controls are live
 }
 

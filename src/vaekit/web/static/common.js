@@ -1,7 +1,7 @@
 // What every part of the page shares: the server API, the message bar, the selected run.
 // Every request goes to this server only (the Content-Security-Policy forbids anything else).
 
-export const state = { runs: [], run: null, details: null, listeners: [] };
+export const state = { runs: [], run: null, details: null, ready: null, listeners: [] };
 
 export const $ = (sel) => document.querySelector(sel);
 
@@ -69,7 +69,8 @@ export function onRunChange(fn) { state.listeners.push(fn); }
 export async function selectRun(name) {
   state.run = name;
   $("#run-select").value = name;
-  state.details = await api("/api/run", { params: { run: name } });
+  state.ready = api("/api/run", { params: { run: name } }); // others may wait for it (the map does)
+  state.details = await state.ready;
   const d = state.details;
   $("#run-caption").textContent = `${d.data} · ${d.model.arch} · latent ${JSON.stringify(d.model.latent)} · ${d.model.likelihood}`;
   for (const s of document.querySelectorAll(".cond-only")) s.hidden = !d.classes;

@@ -65,7 +65,7 @@ const decode = latestOnly(async () => {
 
 function drawSliders() {
   const box = $("#sliders");
-  box.replaceChildren(el("h3", { text: `Latent dimensions (most informative first, by ${map.score_kind}; values in prior std)` }));
+  box.replaceChildren(el("h3", { text: "Latent dimensions, most informative first (values in prior standard deviations)" }));
   for (const { dim, score } of map.dims) {
     const loc = map.prior_loc[dim], scale = map.prior_scale[dim];
     const v = (current.z[dim] - loc) / scale;
@@ -76,7 +76,7 @@ function drawSliders() {
       out.textContent = Number(input.value).toFixed(2);
       decode();
     });
-    box.append(el("div", { class: "slider" }, el("span", { text: `z[${dim}] · ${fmt(score, 3)}` }), input, out));
+    box.append(el("div", { class: "slider" }, el("span", { text: `z[${dim}] · ${map.score_kind} ${fmt(score, 3)}` }), input, out));
   }
 }
 
@@ -96,6 +96,7 @@ async function interpolate(i) {
   picks = [];
   const out = await api("/api/interpolate", { body: { run: state.run, a, b, steps: 8, mode: $("#interp-kind").value } });
   render($("#interp-out"), out);
+  $("#decoded-caption").textContent = `interpolated (${out.mode}) from example ${a} to example ${b}; pick two more, or untick to decode`;
   draw();
 }
 
@@ -142,14 +143,20 @@ export async function loadMap() {
   const run = state.run;
   map = null;
   draw();
+  $("#sliders").replaceChildren();
+  $("#interp-out").replaceChildren();
+  $("#decoded").replaceChildren();
   $("#map-caption").textContent = "computing the map (cached for next time)…";
   const m = await api("/api/explore", { params: { run } });
   if (run !== state.run) return;
-  map = m;
+  map = { ...m, run };
   layout($("#map"));
   $("#map-caption").textContent = `${m.n} ${m.split} examples · ${m.method === "pca" ? "PCA of" : ""} ${m.latent_dim}-D latent means · x: ${m.axis_names[0]}, y: ${m.axis_names[1]}`;
   const names = m.labels ? [...new Set(m.labels)].sort((a, b) => a - b) : [];
   $("#legend").replaceChildren(...names.map((l) => el("span", { style: `--c:${colour(l)}`, text: nameOf(l) })));
+  draw();
+  await state.ready; // the run's details (its label picker) come side by side with the map
+  if (run !== state.run) return;
   setCurrent([...m.prior_loc], null, "the prior mean, decoded: move the sliders, or click the map");
 }
 
@@ -160,5 +167,10 @@ export function initExplore() {
   c.addEventListener("click", (ev) => click(ev).catch(() => {}));
   $("#explore-label").addEventListener("change", () => current && decode());
   $("#interp-mode").addEventListener("change", () => { picks = []; draw(); });
-  onRunChange(() => { map = null; current = null; picks = []; draw(); $("#sliders").replaceChildren(); $("#interp-out").replaceChildren(); $("#decoded").replaceChildren(); });
+  onRunChange((d) => {
+    if (map && map.run === d.name) return; // fetched side by side with the details
+    map = null; current = null; picks = [];
+    draw();
+    $("#sliders").replaceChildren(); $("#interp-out").replaceChildren(); $("#decoded").replaceChildren();
+  });
 }
