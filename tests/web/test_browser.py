@@ -144,34 +144,38 @@ def test_explore_hover_click_slider_and_interpolate(browser, server, artefacts):
     page.locator("#sliders input[type=range]").first.wait_for()
     expect(page.locator("#decoded img")).to_have_count(1)
     box = page.locator("#map").bounding_box()
-    # hover: sweep the middle of the map until the tooltip shows an example
-    found = None
-    for dy in range(-120, 121, 12):
-        for dx in range(-120, 121, 12):
-            page.mouse.move(box["x"] + 280 + dx, box["y"] + 280 + dy)
-            if page.locator("#map-tip img").count() and page.is_visible("#map-tip"):
-                found = (dx, dy)
-                break
-        if found:
+    # hover: sweep the middle of the map; the tooltip names the example under the pointer
+    found: dict[str, tuple[float, float]] = {}
+    for dy in range(-150, 151, 15):
+        for dx in range(-150, 151, 15):
+            xy = (box["x"] + 280 + dx, box["y"] + 280 + dy)
+            page.mouse.move(*xy)
+            if page.is_visible("#map-tip"):
+                found.setdefault(page.inner_text("#map-tip div"), xy)
+        if len(found) >= 2:
             break
-    assert found is not None, "no point under the pointer anywhere near the middle of the map"
+    assert len(found) >= 2, "fewer than two points under the pointer near the middle of the map"
+    (first, a), (_, b) = list(found.items())[:2]
+    page.mouse.move(*a)
+    expect(page.locator("#map-tip div")).to_have_text(first)
     expect(page.locator("#map-tip img")).to_have_js_property("naturalWidth", 8)  # the 8x8 test image
-    page.mouse.click(box["x"] + 280 + found[0], box["y"] + 280 + found[1])
-    expect(page.locator("#decoded-caption")).to_contain_text("test example")
+    page.mouse.click(*a)
+    expect(page.locator("#decoded-caption")).to_contain_text(f"test example {first.split()[0][1:]}")
     # a slider decodes live: the picture changes
     before = page.get_attribute("#decoded img", "src")
     slider = page.locator("#sliders input[type=range]").first
+    start = float(slider.input_value())  # the clicked example's value
     slider.focus()
     for _ in range(30):
-        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowLeft" if start > 0 else "ArrowRight")
     expect(page.locator("#decoded img")).not_to_have_attribute("src", before)
-    assert float(slider.input_value()) != 0.0
-    # pick two points: their interpolation
+    assert abs(float(slider.input_value()) - start) == pytest.approx(1.5, abs=0.051)  # 30 steps of 0.05 prior std
+    # pick two points: the interpolation between them
     page.check("#interp-mode")
-    page.mouse.click(box["x"] + 280 + found[0], box["y"] + 280 + found[1])
-    page.mouse.click(box["x"] + 60, box["y"] + 500)
-    page.mouse.click(box["x"] + 500, box["y"] + 60)  # whichever of the corners lies near a point
+    page.mouse.click(*a)
+    page.mouse.click(*b)
     expect(page.locator("#interp-out img")).to_have_count(8)
+    expect(page.locator("#decoded-caption")).to_contain_text("interpolated (lerp) from example")
     _shot(page, artefacts, "explore")
 
 
