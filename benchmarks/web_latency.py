@@ -72,14 +72,21 @@ def train(run: Path, data_dir: str, epochs: int) -> float:
 
 
 class Server:
-    """``vaekit serve ROOT`` in its own process on a free loopback port."""
+    """``vaekit serve ROOT`` in its own process on a free loopback port; with ``stack`` = "h11",
+    the same app on uvicorn's pure-Python HTTP parser and asyncio loop instead of the fast ones."""
 
-    def __init__(self, root: Path, threads: int):
+    def __init__(self, root: Path, threads: int, stack: str = "auto"):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [sys.executable, "-m", "vaekit.cli", "serve", str(root), "--port", str(self.port), "--threads", str(threads)]
+        if stack == "h11":
+            code = (
+                f"import torch, uvicorn; from vaekit.web.app import create_app; torch.set_num_threads({threads}); "
+                f"uvicorn.run(create_app({str(root)!r}), port={self.port}, http='h11', loop='asyncio', log_level='warning')"
+            )
+            argv = [sys.executable, "-c", code]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def wait(self, client, timeout: float = 60.0) -> float:
@@ -93,6 +100,11 @@ class Server:
             except Exception:  # not listening yet
                 time.sleep(0.05)
         raise SystemExit("vaekit serve did not answer within a minute")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -156,6 +168,38 @@ def page_time(url: str, run: str) -> float | None:
     return took
 
 
+def compare_http(root: Path, run: str, args: argparse.Namespace, rounds: int = 2) -> list[str]:
+    """Server CPU ms per request (4 clients) on uvicorn's fast stack (httptools + uvloop, what it
+    picks when they are installed) and on the pure-Python one (h11 + asyncio), alternated."""
+    import httpx
+
+    cpu: dict[tuple[str, str], list[float]] = {}
+    with httpx.Client(timeout=120) as c:
+        for _ in range(rounds):
+            for stack in ("auto", "h11"):
+                srv = Server(root, args.threads, stack)
+                try:
+                    srv.wait(c)
+                    for kind in ("static", "decode", "sample"):
+                        load(srv.url, run, kind, 4, 5, 16)
+                        cpu0 = srv.cpu_seconds()
+                        n = len(load(srv.url, run, kind, 4, args.requests // 2, 16))
+                        cpu.setdefault((stack, kind), []).append((srv.cpu_seconds() - cpu0) * 1000 / n)
+                finally:
+                    srv.stop()
+    out = [
+        f"HTTP stack, 4 clients, {rounds} alternated rounds: server CPU ms per request (mean)",
+        "",
+        "| request | httptools + uvloop | h11 + asyncio | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind in ("static", "decode", "sample"):
+        fast, slow = statistics.mean(cpu[("auto", kind)]), statistics.mean(cpu[("h11", kind)])
+        out.append(f"| {LABELS[kind]} | {fast:.1f} | {slow:.1f} | {slow / fast:.2f}x |")
+    print("\n".join(out), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=os.environ.get("VAEKIT_DATA", str(ROOT.parent / "shared" / "data" / "mnist")))
@@ -163,6 +207,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--requests", type=int, default=100, help="requests per client and kind (bounded)")
     ap.add_argument("--threads", type=int, default=1, help="vaekit serve --threads")
+    ap.add_argument("--compare-http", action="store_true", help="also: fast HTTP stack vs pure-Python, alternated")
     args = ap.parse_args()
     import httpx
 
@@ -178,6 +223,7 @@ def main() -> None:
             f.unlink()
 
     rows: list[str] = []
+    loads: list[float] = []
     with httpx.Client(timeout=120) as c:
         srv = Server(root, args.threads)
         try:
@@ -188,10 +234,13 @@ def main() -> None:
             for clients in (1, 4):
                 for kind in ("static", "decode", "sample"):
                     load(srv.url, run.name, kind, clients, 5, 16)  # warm-up
+                    cpu0, load0 = srv.cpu_seconds(), os.getloadavg()[0]
                     ms = load(srv.url, run.name, kind, clients, args.requests, 16)
+                    cpu_ms = (srv.cpu_seconds() - cpu0) * 1000 / len(ms)
+                    loads.append((load0 + os.getloadavg()[0]) / 2)
                     rows.append(
                         f"| {LABELS[kind]} | {clients} | {len(ms)} | "
-                        f"{statistics.median(ms):.1f} | {pct(ms, 95):.1f} | {max(ms):.1f} |"
+                        f"{statistics.median(ms):.1f} | {pct(ms, 95):.1f} | {max(ms):.1f} | {cpu_ms:.1f} |"
                     )
                     print(rows[-1], flush=True)
         finally:
@@ -211,15 +260,20 @@ def main() -> None:
         finally:
             srv.stop()
 
+    if args.compare_http:
+        lines_http = compare_http(root, run.name, args)
     lines = [
         f"CPU: {cpu_name()}, 2 cores shared with other users' jobs while measuring (timings are noisy); "
         f"`vaekit serve --threads {args.threads}` (one uvicorn process), commit {commit()}. "
         f"Model: MLP VAE on MNIST, latent 16, hidden (512, 256), {args.epochs} epochs at 1 thread"
         + (f" ({train_s:.0f} s)." if train_s else "."),
         "",
-        "| request | concurrent clients | requests | p50 ms | p95 ms | max ms |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| request | concurrent clients | requests | p50 ms | p95 ms | max ms | server CPU ms per request |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *rows,
+        "",
+        f"Load average while measuring: {min(loads):.1f}-{max(loads):.1f} on 2 cores (the latencies include the wait "
+        "for a core; the CPU time per request does not, and bounds what two idle cores would serve).",
         "",
         "| Explore map of the test split | points | seconds |",
         "|---|---:|---:|",
@@ -228,6 +282,8 @@ def main() -> None:
     ]
     if page is not None:
         lines.append(f"| new server process, cache on disk: page opened to map drawn (Chromium) | {n} | {page:.2f} |")
+    if args.compare_http:
+        lines += ["", *lines_http]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "web_latency.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
