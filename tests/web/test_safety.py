@@ -150,3 +150,17 @@ def test_bad_requests_elsewhere_get_a_4xx_with_a_message(client):
     ]
     for r, status, needle in cases:
         assert r.status_code == status and needle in r.json()["detail"], r.json()
+
+
+def test_a_run_whose_data_is_gone_still_samples_and_says_why_it_has_no_map(runs_root, tmp_path):
+    import json
+
+    run = tmp_path / "root" / "moved"
+    shutil.copytree(runs_root / "wine", run)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["config"]["data"]["source"] = f"csv:{tmp_path / 'gone.csv'}"
+    (run / "config.json").write_text(json.dumps(cfg))
+    with TestClient(create_app(tmp_path / "root"), base_url="http://127.0.0.1") as c:
+        r = c.get("/api/explore", params={"run": "moved"})
+        assert r.status_code == 400 and "gone.csv does not exist" in r.json()["detail"]
+        assert c.get("/api/sample", params={"run": "moved", "n": 2}).status_code == 200

@@ -47,7 +47,7 @@ def create_app(
 
     from vaekit.web.catalog import RunCatalog
     from vaekit.web.routes import check, explore, generate, runs
-    from vaekit.web.routes.common import ServeSettings
+    from vaekit.web.routes.common import ServeSettings, describe
     from vaekit.web.security import LOOPBACK_HOSTS, Guard
 
     for name, value in (("max_upload_bytes", max_upload_bytes), ("max_pixels", max_pixels), ("max_points", max_points)):
@@ -65,9 +65,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, e: RequestValidationError) -> JSONResponse:
-        err = e.errors()[0] if e.errors() else {}
-        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query")) or "request"
-        return JSONResponse({"detail": f"{where}: {err.get('msg', 'invalid')}"}, status_code=422)
+        return JSONResponse({"detail": describe(e.errors())}, status_code=422)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, e: Exception) -> JSONResponse:

@@ -38,7 +38,8 @@ class LoadedRun:
         self.run = run
         self.stamp = stamp  # (mtime_ns, size) of model.safetensors when loaded
         self.model = run.load_model()
-        self._lock = threading.Lock()
+        self._data_lock = threading.Lock()  # loading data takes seconds: the detector must not wait for it
+        self._detector_lock = threading.Lock()
         self._data: DataSplits | None = None
         self._detector: tuple[float, Detector | None] | None = None
         self.explore_lock = threading.Lock()
@@ -61,11 +62,15 @@ class LoadedRun:
         """Labels a conditional model takes (0 for an unconditional one)."""
         return int(self.model.condition.dim) if self.conditional else 0
 
+    @property
+    def data_loaded(self) -> bool:
+        return self._data is not None
+
     def data(self) -> DataSplits:
         """The run's own data with its preprocessing, loaded on first use (seconds for MNIST)."""
         from vaekit.runs import load_run_data
 
-        with self._lock:
+        with self._data_lock:
             if self._data is None:
                 self._data = load_run_data(self.run)
             return self._data
@@ -76,7 +81,7 @@ class LoadedRun:
 
         p = self.path / DETECTOR
         mtime = p.stat().st_mtime_ns if p.is_file() else -1
-        with self._lock:
+        with self._detector_lock:
             if self._detector is None or self._detector[0] != mtime:
                 self._detector = (mtime, load_detector(self.run) if mtime >= 0 else None)
             return self._detector[1]

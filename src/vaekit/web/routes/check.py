@@ -19,8 +19,7 @@ from vaekit.errors import VaekitError
 from vaekit.web.catalog import LoadedRun, RunCatalog
 from vaekit.web.encode import columns_of, decode_data_url, heat_url, image_tensor, row_tensor
 from vaekit.web.errors import RequestError
-from vaekit.web.routes.common import Body, ServeSettings, catalog, labels, parse, settings
-from vaekit.web.routes.generate import shown
+from vaekit.web.routes.common import Body, ServeSettings, catalog, labels, parse, settings, shown
 
 router = APIRouter()
 MAX_ROW = 100_000  # values in a pasted table row

@@ -1,15 +1,18 @@
-"""What every route needs: the served runs, the settings, capped JSON bodies, labels."""
+"""What every route needs: the served runs, the settings, capped JSON bodies, labels, and the
+way a batch of examples is shown (images or table rows)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from vaekit.web.catalog import LoadedRun, RunCatalog
+from vaekit.web.encode import columns_of, grid_url, image_url, table_rows
 from vaekit.web.errors import RequestError
 from vaekit.web.security import read_capped
 
@@ -45,18 +48,18 @@ async def parse(request: Request, model: type[M], cap: int = SMALL_BODY) -> M:
     try:
         return model.model_validate_json(raw)
     except ValidationError as e:
-        raise BodyError(describe(e)) from None
+        raise BodyError(describe(e.errors())) from None
 
 
 class BodyError(RequestError):
     status = 422
 
 
-def describe(e: ValidationError) -> str:
-    """The first problem of a validation error, as one line: ``steps: Input should be ...``."""
-    err = e.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-    more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+def describe(errors: Sequence[Mapping[str, Any]]) -> str:
+    """The first of pydantic's errors as one line: ``steps: Input should be ...``."""
+    err = errors[0] if errors else {}
+    where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query")) or "request"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {err.get('msg', 'invalid')}{more}"
 
 
@@ -74,3 +77,18 @@ def labels(loaded: LoadedRun, label: int | None, n: int, required: bool = True) 
     if not 0 <= label < loaded.classes:
         raise RequestError(f"label {label} is not a class of run {loaded.name!r}: use 0-{loaded.classes - 1}")
     return torch.full((n,), int(label), dtype=torch.long)
+
+
+def shown(loaded: LoadedRun, x: torch.Tensor, grid: bool = False) -> dict[str, Any]:
+    """(N, *shape) as the page shows it: one image (or a grid), or table rows in original units."""
+    if loaded.image:
+        if grid:
+            return {"kind": "image", "n": int(x.shape[0]), "grid": grid_url(x)}
+        return {"kind": "image", "n": int(x.shape[0]), "images": [image_url(xi) for xi in x]}
+    scaler = loaded.run.scaler()
+    return {
+        "kind": "tabular",
+        "n": int(x.shape[0]),
+        "columns": columns_of(scaler, int(x.shape[1])),
+        "rows": table_rows(x, scaler),
+    }

@@ -20,8 +20,7 @@ from vaekit.web.cache import ExploreMap, explore_map
 from vaekit.web.catalog import LoadedRun, RunCatalog
 from vaekit.web.encode import png_bytes
 from vaekit.web.errors import RequestError
-from vaekit.web.routes.common import Body, catalog, parse, settings
-from vaekit.web.routes.generate import shown
+from vaekit.web.routes.common import Body, catalog, parse, settings, shown
 
 router = APIRouter()
 SLIDERS = 8  # the most informative latent dimensions get a slider
@@ -39,7 +38,8 @@ def _explore(cat: RunCatalog, run: str, limit: int) -> bytes:
 
     loaded = cat.get(run)
     m = explore_map(loaded, limit)
-    threading.Thread(target=_warm, args=(loaded,), daemon=True).start()
+    if not loaded.data_loaded:  # interpolation encodes the real examples: load them meanwhile
+        threading.Thread(target=_warm, args=(loaded,), daemon=True).start()
     loc, scale = loaded.prior_scale()
     order = np.argsort(-m.dim_scores, kind="stable")[:SLIDERS]
     class_names = list(loaded.run.info.class_names)

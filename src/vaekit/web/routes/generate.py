@@ -9,10 +9,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from vaekit.web.catalog import LoadedRun, RunCatalog
-from vaekit.web.encode import columns_of, grid_url, image_url, table_rows
+from vaekit.web.catalog import RunCatalog
 from vaekit.web.errors import RequestError
-from vaekit.web.routes.common import Body, catalog, labels, parse
+from vaekit.web.routes.common import Body, catalog, labels, parse, shown
 
 router = APIRouter()
 MAX_SAMPLES = 256
@@ -70,18 +69,3 @@ def _decode(cat: RunCatalog, body: DecodeBody) -> dict[str, Any]:
         raise RequestError("z must hold finite numbers")
     x = decode_mean(loaded.model, z, condition=labels(loaded, body.label, 1))  # (1, *shape)
     return shown(loaded, x)
-
-
-def shown(loaded: LoadedRun, x: torch.Tensor, grid: bool = False) -> dict[str, Any]:
-    """(N, *shape) as the page shows it: one image (or a grid), or table rows in original units."""
-    if loaded.image:
-        if grid:
-            return {"kind": "image", "n": int(x.shape[0]), "grid": grid_url(x)}
-        return {"kind": "image", "n": int(x.shape[0]), "images": [image_url(xi) for xi in x]}
-    scaler = loaded.run.scaler()
-    return {
-        "kind": "tabular",
-        "n": int(x.shape[0]),
-        "columns": columns_of(scaler, int(x.shape[1])),
-        "rows": table_rows(x, scaler),
-    }

@@ -147,7 +147,13 @@ export async function loadMap() {
   $("#interp-out").replaceChildren();
   $("#decoded").replaceChildren();
   $("#map-caption").textContent = "computing the map (cached for next time)…";
-  const m = await api("/api/explore", { params: { run } });
+  let m;
+  try {
+    m = await api("/api/explore", { params: { run } });
+  } catch (e) {
+    if (run === state.run) $("#map-caption").textContent = "no map for this run: see the message above";
+    throw e;
+  }
   if (run !== state.run) return;
   map = { ...m, run };
   layout($("#map"));
