@@ -37,6 +37,12 @@ def test_binds_loopback_by_default(served, runs_root, capsys):
         assert c.get("/api/runs", headers={"host": "attacker.example"}).status_code == 400
 
 
+def test_another_loopback_address_answers_its_own_name(served, runs_root):
+    code, call = served(str(runs_root), "--host", "127.0.0.2")
+    with TestClient(call["app"], base_url="http://127.0.0.2:8000") as c:
+        assert code == 0 and c.get("/api/runs").status_code == 200
+
+
 def test_a_public_address_warns_and_the_token_is_enforced(served, runs_root, capsys):
     code, call = served(str(runs_root), "--host", "0.0.0.0", "--token", "tok")
     err = capsys.readouterr().err

@@ -51,6 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
     import torch
 
     from vaekit.web.app import create_app
+    from vaekit.web.security import LOOPBACK_HOSTS
 
     torch.set_num_threads(args.threads)
     local = is_loopback(args.host)
@@ -60,7 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(
         args.root,
         token=args.token,
-        hosts=None if local else ("*",),
+        hosts=(*LOOPBACK_HOSTS, args.host.strip("[]").lower()) if local else ("*",),  # e.g. 127.0.0.2 too
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_pixels=args.max_pixels,
         max_points=args.max_points,
