@@ -1,0 +1,1 @@
+"""The page's API, one module per part of the page: runs, generate, explore, check."""
