@@ -114,7 +114,7 @@ def _check(cat: RunCatalog, body: InputBody, s: ServeSettings) -> dict[str, Any]
 def _inpaint(cat: RunCatalog, body: InpaintBody, s: ServeSettings) -> dict[str, Any]:
     from vaekit.applications.masks import fit_mask
     from vaekit.applications.restoration import impute
-    from vaekit.applications.seeded import make_generator
+    from vaekit.core.draws import make_generator
 
     loaded = cat.get(body.run)
     x = read_input(loaded, body, s)
