@@ -1,0 +1,99 @@
+"""Value ranges of the settings, checked when a config is loaded.
+
+``config.py`` checks keys and types; this checks that each value makes sense (a learning rate
+that is a positive finite number, a layer width of at least 1, ...), so a bad value stops at
+load time with its key named instead of turning into NaN weights or a crash an hour later.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from vaekit.config import RunConfig
+from vaekit.errors import ConfigError
+
+MAX_SEED = 2**62  # seeds (+ small offsets) must fit torch's and numpy's 64-bit generators
+_DEVICE = re.compile(r"(cpu|mps|meta|(cuda|xpu|hpu|privateuseone)(:\d+)?)")
+
+
+def check_values(cfg: RunConfig) -> None:
+    """Raise ConfigError for the first setting outside its range."""
+    d, m, t = cfg.data, cfg.model, cfg.train
+    _int("seed", cfg.seed, 0, MAX_SEED)
+    _int("data.seed", d.seed, 0, MAX_SEED)
+    _number("data.validation_fraction", d.validation_fraction, 0.0, 1.0, high_open=True)
+    _number("data.test_fraction", d.test_fraction, 0.0, 1.0, high_open=True)
+    _optional_int("data.limit", d.limit, 1)
+    if d.classes is not None and not d.classes:
+        raise ConfigError("data.classes is empty: list the labels to keep, or leave it unset")
+    for i, c in enumerate(d.classes or ()):
+        _int(f"data.classes[{i}]", c, 0)
+    for i, s in enumerate(d.image_size or ()):
+        _int(f"data.image_size[{i}]", s, 1, 1 << 16)
+    if d.memory_budget_gb is not None:
+        _number("data.memory_budget_gb", d.memory_budget_gb, 0.0, low_open=True)
+    _int("data.workers", d.workers, 0, 256)
+
+    _int("model.latent_dim", m.latent_dim, 1)
+    for key in ("hidden", "channels", "latent_dims", "latent_hidden"):
+        for i, width in enumerate(getattr(m, key)):
+            _int(f"model.{key}[{i}]", width, 1)
+    _number("model.dropout", m.dropout, 0.0, 1.0, high_open=True)
+    _number("model.scale", m.scale, 0.0, low_open=True)
+    _int("model.dlogistic_bins", m.dlogistic_bins, 2)
+    _int("model.res_blocks", m.res_blocks, 0)
+    _int("model.flow_steps", m.flow_steps, 0)
+    _int("model.flow_hidden", m.flow_hidden, 1)
+    _int("model.prior_components", m.prior_components, 1)
+    _int("model.vq_codes", m.vq_codes, 1)
+    _int("model.vq_dim", m.vq_dim, 1)
+    _number("model.vq_decay", m.vq_decay, 0.0, 1.0, high_open=True)
+    _number("model.vq_commitment", m.vq_commitment, 0.0)
+    _optional_int("model.condition_dim", m.condition_dim, 1)
+
+    for key in ("epochs", "batch_size", "eval_batch_size", "log_every", "max_bad_steps", "lr_step_epochs", "capacity_steps", "k"):
+        _int(f"train.{key}", getattr(t, key), 1)
+    _int("train.lr_patience", t.lr_patience, 0)
+    _number("train.lr", t.lr, 0.0, low_open=True)
+    _number("train.weight_decay", t.weight_decay, 0.0)
+    _number("train.lr_gamma", t.lr_gamma, 0.0, low_open=True)
+    _number("train.lr_min", t.lr_min, 0.0)
+    _number("train.beta", t.beta, 0.0)
+    _number("train.kl_warmup_epochs", t.kl_warmup_epochs, 0.0)
+    _number("train.free_bits", t.free_bits, 0.0)
+    _number("train.capacity_max", t.capacity_max, 0.0)
+    _number("train.gan_weight", t.gan_weight, 0.0)
+    for i, width in enumerate(t.disc_channels):
+        _int(f"train.disc_channels[{i}]", width, 1)
+    if t.disc_lr is not None:
+        _number("train.disc_lr", t.disc_lr, 0.0, low_open=True)
+    if t.grad_clip is not None:
+        _number("train.grad_clip", t.grad_clip, 0.0, low_open=True)
+    _optional_int("train.early_stopping", t.early_stopping, 1)
+    if t.max_time is not None:
+        _number("train.max_time", t.max_time, 0.0, low_open=True)
+    _optional_int("train.threads", t.threads, 1, 4096)
+    if not _DEVICE.fullmatch(t.device):
+        raise ConfigError(f"train.device {t.device!r} is not a device: use cpu, cuda, cuda:N or mps")
+
+
+def _number(
+    key: str, value: float, low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False
+) -> None:
+    ok = math.isfinite(value) and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        left, right = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
+        top = "inf" if high == math.inf else f"{high:g}"
+        raise ConfigError(f"{key} must be a finite number in {left}{low:g}, {top}{right}, got {value!r}")
+
+
+def _int(key: str, value: int, low: int, high: int | None = None) -> None:
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in {low}..{high}"
+        raise ConfigError(f"{key} must be {bound}, got {value!r}")
+
+
+def _optional_int(key: str, value: int | None, low: int, high: int | None = None) -> None:
+    if value is not None:
+        _int(key, value, low, high)

@@ -1,0 +1,68 @@
+"""How big a model is before it is built: parameters counted on torch's ``meta`` device.
+
+``model.hidden = [10**9]`` would otherwise allocate until the kernel kills the process. The count
+comes from building the model on ``meta`` (shapes only, no memory), so it is exact for every part
+without a second formula per architecture to keep in step.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+
+import torch
+
+from vaekit.config import ModelConfig
+from vaekit.errors import ModelError
+
+BYTES_PER_PARAMETER_TRAINING = 4 * 5  # float32 weights, gradients, two Adam moments, the best copy
+BYTES_PER_PARAMETER_INFERENCE = 4 * 2  # the weights, and the file they are read from
+
+
+def parameter_count(cfg: ModelConfig, data_shape: tuple[int, ...]) -> int:
+    """Number of parameters (and buffers) of the model ``cfg`` builds for ``data_shape``."""
+    from vaekit.core.build import build_model
+
+    with torch.device("meta"):
+        model = build_model(cfg, data_shape)
+    return sum(t.numel() for t in model.parameters()) + sum(t.numel() for t in model.buffers())
+
+
+def memory_limit() -> int:
+    """Bytes this process may use: physical memory, or less under an address-space limit."""
+    try:
+        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not a POSIX system
+        limit = 1 << 62
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        limit = min(limit, max(soft - _address_space_in_use(), 0))
+    return limit
+
+
+def check_model_fits(cfg: ModelConfig, data_shape: tuple[int, ...], *, training: bool) -> int:
+    """The parameter count; a ModelError with the numbers when the model cannot fit in memory."""
+    n = parameter_count(cfg, data_shape)
+    need = n * (BYTES_PER_PARAMETER_TRAINING if training else BYTES_PER_PARAMETER_INFERENCE)
+    limit = memory_limit()
+    if need > limit:
+        widths = f"model.hidden {list(cfg.hidden)}" if cfg.arch == "mlp" else f"model.channels {list(cfg.channels)}"
+        raise ModelError(
+            f"this model has {n:,} parameters: {'training' if training else 'loading'} it needs about "
+            f"{_gb(need)} of memory and this machine allows {_gb(limit)}; use a smaller model ({widths}, "
+            f"model.latent_dim {cfg.latent_dim})"
+        )
+    return n
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.0f} MB"
+
+
+def _address_space_in_use() -> int:
+    """This process's virtual size (Linux), which counts against RLIMIT_AS."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
