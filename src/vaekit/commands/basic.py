@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from vaekit.commands.limits import check_finite_positive, check_rows
 from vaekit.commands.samplers import add_sampler_argument, draw_samples
 from vaekit.errors import ConfigError
 
@@ -31,9 +32,9 @@ def _sample(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise ConfigError(f"-n must be at least 1, got {args.n}")
-    if args.temperature <= 0:
-        raise ConfigError(f"--temperature must be positive, got {args.temperature}")
+    check_finite_positive(args.temperature, "--temperature")
     run = RunDir(args.run_dir)
+    check_rows(args.n, run, f"-n {args.n}", png=Path(args.out).suffix.lower() == ".png")
     model = run.load_model(args.which)
     condition = None
     if args.label is not None:
@@ -118,11 +119,11 @@ def _info(args: argparse.Namespace) -> int:
     from vaekit.checkpoint import RunDir
 
     run = RunDir(args.run_dir)
-    state = run.train_state()
+    state = _checked_state(run)
     history = run.metrics()
     model = run.build_model()
     n_params = sum(p.numel() for p in model.parameters())
-    files = {p.name: p.stat().st_size for p in sorted(run.path.iterdir()) if p.is_file()}
+    files = {p.name: p.stat().st_size for p in sorted(run.path.iterdir()) if p.is_file() and not p.name.startswith(".")}
     info = {
         "run_dir": str(run.path),
         "config": run.config.to_dict(),
@@ -157,6 +158,21 @@ def _info(args: argparse.Namespace) -> int:
         print(f"time       {info['train_seconds']:.1f} s training, {info['bad_steps']} NaN/Inf steps skipped")
     print("files      " + ", ".join(f"{k} ({v / 1024:.0f} KiB)" for k, v in files.items()))
     return 0
+
+
+def _checked_state(run) -> dict:
+    """The run's training state, its entries of the types vaekit writes (a damaged one is an error)."""
+    from vaekit.checkpoint import TRAIN_STATE
+    from vaekit.errors import CheckpointError
+    from vaekit.training.state import Progress
+
+    state = run.train_state()
+    if state:
+        try:
+            Progress.from_json(json.dumps(state))
+        except (ValueError, TypeError, KeyError) as e:
+            raise CheckpointError(f"{run.path / TRAIN_STATE} holds a damaged training state ({e}); retrain or restore it") from None
+    return state
 
 
 def _latent_text(m, total: int) -> str:

@@ -66,6 +66,14 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
 
 
 def _detect_fit(args: argparse.Namespace) -> int:
+    from vaekit.checkpoint import RunDir
+    from vaekit.runlock import claim_run_dir
+
+    with claim_run_dir(RunDir(args.run_dir).path, new=False, what="vaekit detect fit"):  # one writer per run directory
+        return _fit_detector(args)
+
+
+def _fit_detector(args: argparse.Namespace) -> int:
     from vaekit.applications.anomaly import ScoreSettings, fit_latent_score, threshold_scores
     from vaekit.applications.detector import fit_detector, save_detector, threshold_quantile, weights_sha256
     from vaekit.applications.examples import is_path_source, load_examples

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vaekit.commands.limits import check_rows
 from vaekit.errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: command modules import nothing heavy
@@ -119,6 +120,7 @@ def _interpolate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--frame-ms must be at least 1, got {args.frame_ms}")
     run = RunDir(args.run_dir)
     _need_images(run, out, gif)
+    check_rows(max(args.pairs, 0) * args.steps, run, f"--pairs {args.pairs} --steps {args.steps}", png=out.suffix == ".png")
     model = run.load_model()
     data = load_run_data(run, args.data, args.data_dir)
     x = data.split(args.split).x
@@ -182,6 +184,7 @@ def _traverse(args: argparse.Namespace) -> int:
         raise ConfigError(f"--label needs a conditional model; {run.path} was trained without model.conditional")
     d = model.latent_dim
     picks = parse_dims(args.dims, d) if args.dims else list(range(min(10, d)))
+    check_rows(len(picks) * max(args.steps, 0), run, f"--steps {args.steps}", png=out.suffix == ".png")
     base, where, label = None, "z = 0", args.label
     if args.index is not None:
         data = load_run_data(run, args.data, args.data_dir)

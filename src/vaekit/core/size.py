@@ -7,13 +7,11 @@ without a second formula per architecture to keep in step.
 
 from __future__ import annotations
 
-import os
-import resource
-
 import torch
 
 from vaekit.config import ModelConfig
 from vaekit.errors import ModelError
+from vaekit.resources import memory_limit
 
 BYTES_PER_PARAMETER_TRAINING = 4 * 5  # float32 weights, gradients, two Adam moments, the best copy
 BYTES_PER_PARAMETER_INFERENCE = 4 * 2  # the weights, and the file they are read from
@@ -26,18 +24,6 @@ def parameter_count(cfg: ModelConfig, data_shape: tuple[int, ...]) -> int:
     with torch.device("meta"):
         model = build_model(cfg, data_shape)
     return sum(t.numel() for t in model.parameters()) + sum(t.numel() for t in model.buffers())
-
-
-def memory_limit() -> int:
-    """Bytes this process may use: physical memory, or less under an address-space limit."""
-    try:
-        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not a POSIX system
-        limit = 1 << 62
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != resource.RLIM_INFINITY:
-        limit = min(limit, max(soft - _address_space_in_use(), 0))
-    return limit
 
 
 def check_model_fits(cfg: ModelConfig, data_shape: tuple[int, ...], *, training: bool) -> int:
@@ -57,12 +43,3 @@ def check_model_fits(cfg: ModelConfig, data_shape: tuple[int, ...], *, training:
 
 def _gb(n: int) -> str:
     return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.0f} MB"
-
-
-def _address_space_in_use() -> int:
-    """This process's virtual size (Linux), which counts against RLIMIT_AS."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
