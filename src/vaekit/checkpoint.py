@@ -55,7 +55,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as e:
         if created:
             tmp.unlink(missing_ok=True)
-        raise OutputError(f"could not write {path}: {e.strerror or e}") from None
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker is not None else (e.strerror or str(e))
+        raise OutputError(f"could not write {path}: {why}") from None
     except BaseException:
         if created:
             tmp.unlink(missing_ok=True)
@@ -166,6 +168,8 @@ class RunDir:
             raise RunDirError(f"{self.path} is not a vaekit run directory (no {CONFIG}); pass the --out of a 'vaekit train' run")
         try:
             raw = json.loads(cfg_path.read_text())
+            if not isinstance(raw, dict):
+                raise ValueError(f"a JSON {type(raw).__name__}, not the object vaekit writes")
             self.config = RunConfig.from_dict(raw["config"])
             self.info = _run_info(raw)
         except ConfigError as e:

@@ -13,7 +13,8 @@ import re
 from vaekit.config import RunConfig
 from vaekit.errors import ConfigError
 
-MAX_SEED = 2**62  # seeds (+ small offsets) must fit torch's and numpy's 64-bit generators
+MAX_SEED = 2**62
+MAX_IMAGE_SIDE = 8192  # pixels: far beyond what a VAE here trains on, and a bound on one decoded image  # seeds (+ small offsets) must fit torch's and numpy's 64-bit generators
 _DEVICE = re.compile(r"(cpu|mps|meta|(cuda|xpu|hpu|privateuseone)(:\d+)?)")
 
 
@@ -30,7 +31,7 @@ def check_values(cfg: RunConfig) -> None:
     for i, c in enumerate(d.classes or ()):
         _int(f"data.classes[{i}]", c, 0)
     for i, s in enumerate(d.image_size or ()):
-        _int(f"data.image_size[{i}]", s, 1, 1 << 16)
+        _int(f"data.image_size[{i}]", s, 1, MAX_IMAGE_SIDE)
     if d.memory_budget_gb is not None:
         _number("data.memory_budget_gb", d.memory_budget_gb, 0.0, low_open=True)
     _int("data.workers", d.workers, 0, 256)

@@ -41,8 +41,10 @@ def claim_run_dir(path: str | Path, *, new: bool, what: str) -> Iterator[Path]:
     (created here), else it must be an existing directory. Stale temporaries are removed once the
     lock is held (no other writer can be mid-save then). ``what`` names the holder's command."""
     path = Path(path)
+    created = False
     if new:
         _check_new(path)
+        created = not path.exists()
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -56,6 +58,12 @@ def claim_run_dir(path: str | Path, *, new: bool, what: str) -> Iterator[Path]:
         remove_stale_temporaries(path)
         yield path
     finally:
+        try:
+            if created and [e.name for e in path.iterdir()] == [LOCK_FILE]:  # failed before writing: leave no trace
+                (path / LOCK_FILE).unlink()
+                path.rmdir()
+        except OSError:
+            pass
         os.close(fd)  # closing the descriptor drops the lock
 
 

@@ -126,7 +126,7 @@ def load_gmm_sampler(run_dir: str | Path) -> GaussianMixtureSampler:
         raise RunDirError(f"{path} is not a mixture sampler written by vaekit ({e}); fit it again") from None
     problem = _sampler_problem(sampler)
     if problem:
-        raise RunDirError(f"{path} is damaged ({problem}); fit it again with 'vaekit fit-sampler {run_dir}'")
+        raise RunDirError(f"the mixture sampler {path} is damaged ({problem}); fit it again with 'vaekit fit-sampler {run_dir}'")
     return sampler
 
 

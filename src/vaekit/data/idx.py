@@ -43,7 +43,7 @@ SYSTEM_DATA_DIR = Path("/usr/share/datasets")  # Debian's dataset-* packages ins
 
 
 GZIP_MAX_RATIO = 1100  # deflate cannot expand a stream more than ~1032-fold
-READ_LIMIT = 1 << 30  # bytes read_bytes inflates at most: the largest standard file is 78 MB
+READ_LIMIT = 256 << 20  # bytes read_bytes inflates at most: the largest standard file is 78 MB
 
 
 def read_bytes(path: Path, limit: int = READ_LIMIT) -> bytes:

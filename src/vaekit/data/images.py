@@ -23,6 +23,7 @@ import numpy as np
 from vaekit.config import DataConfig
 from vaekit.data.registry import Part, Raw, cached_raw, file_key, register
 from vaekit.errors import DataFormatError, DatasetNotFoundError
+from vaekit.resources import memory_limit
 
 GRAY_MODES = frozenset({"1", "L", "LA", "La"})
 
@@ -92,6 +93,12 @@ def read_images(
     from PIL import Image
 
     height, width = common_size(files, cfg)
+    need = 2 * len(files) * 3 * height * width  # decoded images, then the stacked array; colour at most
+    if need > memory_limit():
+        raise DataFormatError(
+            f"{len(files)} images of {height}x{width} pixels need about {need / 1e9:.1f} GB to decode, more than this "
+            "machine's memory; set data.image_size smaller, or data.streaming = true"
+        )
     arrays = []  # (H, W) grey or (H, W, 3) colour, uint8
     for path in files:
         with _open(path) as im:

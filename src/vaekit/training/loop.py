@@ -130,8 +130,6 @@ def _fit(
     if resume:
         saved = RunDir(out)
         cfg = _resumed_config(saved.config, cfg)
-        if cfg != saved.config and env.is_main:
-            write_config(out, cfg, saved.info)
     elif ddp.broadcast_float(float((out / "config.json").exists()), env):  # rank 0 decides, before it writes
         raise RunDirError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
     _check(cfg, env)
@@ -152,7 +150,7 @@ def _fit(
         raise ConfigError(
             f"the validation split of {data.name!r} is empty, so no epoch could be judged: raise data.validation_fraction"
         )
-    check_model_fits(cfg.model, data.shape, training=True)  # refuse what cannot fit before allocating it
+    check_model_fits(cfg.model, data.shape, training=True, batch_size=t.batch_size)  # refuse what cannot fit, before allocating
     model = build_model(cfg.model, data.shape).to(device)
     optimizer = make_optimizer(model, t)
     batches, val_chunks = training_batches(
@@ -186,6 +184,8 @@ def _fit(
         progress = Progress()
     train_model = torch.nn.parallel.DistributedDataParallel(model) if env.enabled else model
     log = MetricsLog(out, t.tensorboard, resume_epoch=progress.epoch if resume else None) if env.is_main else None
+    if resume and cfg != saved.config and env.is_main:  # only once the saved state and metrics proved usable
+        write_config(out, cfg, saved.info)
 
     bar = _progress_bar(t, steps_per_epoch * t.epochs, progress.seen_batches) if env.is_main else None
     try:

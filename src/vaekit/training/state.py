@@ -177,12 +177,14 @@ def check_optimizer_state(optimizer: torch.optim.Optimizer, state: Any, where: s
                     continue
                 raise bad(f"{name} of parameter {index} is not a tensor")
             if name == "step":
-                ok = t.numel() == 1 and t.is_floating_point() and bool(torch.isfinite(t).all()) and float(t) >= 0
-            else:
-                ok = t.shape == p.shape and t.dtype == p.dtype and bool(torch.isfinite(t).all())
-                ok = ok and (not (name.endswith("_sq") or name == "exp_inf") or bool((t >= 0).all()))
-            if not ok:
-                raise bad(f"{name} of parameter {index} has shape {tuple(t.shape)} {t.dtype}, the parameter is {tuple(p.shape)} {p.dtype}")
+                if t.numel() != 1 or not t.is_floating_point():
+                    raise bad(f"step of parameter {index} has shape {tuple(t.shape)} {t.dtype}, not a scalar count")
+            elif t.shape != p.shape or t.dtype != p.dtype:
+                raise bad(f"{name} of parameter {index} is {tuple(t.shape)} {t.dtype}, the parameter is {tuple(p.shape)} {p.dtype}")
+            if not bool(torch.isfinite(t).all()):
+                raise bad(f"{name} of parameter {index} holds NaN or infinite values")
+            if (name == "step" or name.endswith("_sq") or name == "exp_inf") and bool((t < 0).any()):
+                raise bad(f"{name} of parameter {index} holds negative values")
 
 
 def _same_kind(value: Any, ref: Any) -> bool:
