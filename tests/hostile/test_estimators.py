@@ -48,7 +48,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("name, call, expect", CASES, ids=[c[0] for c in CASES])
-def test_hostile_estimator_use(name, call, expect, fitted) -> None:
+def test_hostile_estimator_use(name, call, expect, fitted, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # apart from other processes' temporary folders
     tmp = Path(tempfile.gettempdir())
     before = set(tmp.glob("vaekit-sklearn-*"))
     with pytest.raises(ValueError) as e:

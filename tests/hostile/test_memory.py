@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -87,9 +88,13 @@ def test_memory_bombs_are_refused_within_bounded_memory(tmp_path: Path, trained_
     cases = _cases(tmp_path, trained_run)
     spec = tmp_path / "cases.json"
     spec.write_text(json.dumps([(name, argv) for name, argv, _ in cases]))
-    proc = subprocess.run([sys.executable, str(HERE / "bounded.py"), str(spec)], capture_output=True, text=True, timeout=300)
+    private = tmp_path / "tmp"  # the estimator's temporary folders, apart from other processes on this machine
+    private.mkdir()
+    env = {**os.environ, "TMPDIR": str(private)}
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "bounded.py"), str(spec)], capture_output=True, text=True, timeout=300, env=env
+    )
     rows = {r["name"]: r for r in map(json.loads, proc.stdout.splitlines())}
-    print({name: round(r.get("seconds", 0), 2) for name, r in rows.items()})
     assert rows.get("control", {}).get("stderr") == "MemoryError", (rows.get("control"), proc.stderr[-2000:])
     for name, _, expect in cases:
         row = rows.get(name)
