@@ -250,6 +250,29 @@ def interpolate_a_billion_steps(c: Ctx) -> list[str]:
     return ["interpolate", str(c.run), "--pairs", "2", "--steps", "1000000000", "--out", str(c.tmp / "i.npy")]
 
 
+def _flag(name: str, argv: list[str], expect: str) -> None:
+    """A command-line value argparse itself refuses (exit 2), in one line naming the flag."""
+
+    def setup(c: Ctx) -> list[str]:
+        return [a.replace("RUN", str(c.run)).replace("OUT", str(c.tmp / "out")) for a in argv]
+
+    setup.__name__ = name
+    register(CASES, expect, exit_code=2)(setup)
+
+
+for _name, _argv, _expect in [
+    ("embed_batch_size_zero", ["embed", "RUN", "--batch-size", "0", "--out", "OUT.npz"], "--batch-size"),
+    ("traverse_range_nan", ["traverse", "RUN", "--range", "nan", "--out", "OUT.npy"], "--range"),
+    ("reconstruct_n_zero", ["reconstruct", "RUN", "-n", "0", "--out", "OUT.npy"], "-n"),
+    ("reconstruct_n_negative", ["reconstruct", "RUN", "-n", "-1", "--out", "OUT.npy"], "-n"),
+    ("fit_sampler_seed_negative", ["fit-sampler", "RUN", "--seed", "-1"], "--seed"),
+    ("sample_seed_beyond_64_bits", ["sample", "RUN", "--seed", str(2**70), "--out", "OUT.npy"], "--seed"),
+    ("evaluate_samples_negative", ["evaluate", "RUN", "--samples", "-1"], "--samples"),
+    ("inpaint_chains_zero", ["inpaint", "RUN", "--chains", "0", "--out", "OUT.npy"], "--chains"),
+]:
+    _flag(_name, _argv, _expect)
+
+
 @register(CASES, "is a directory")
 def sample_out_is_a_folder(c: Ctx) -> list[str]:
     (c.tmp / "s.npy").mkdir()

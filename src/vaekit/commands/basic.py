@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vaekit.commands.limits import check_finite_positive, check_rows
+from vaekit.commands.limits import check_finite_positive, check_rows, positive_int, seed
 from vaekit.commands.samplers import add_sampler_argument, draw_samples
 from vaekit.errors import ConfigError
 
@@ -17,7 +17,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=64, help="number of samples")
     p.add_argument("--out", default="samples.png", help=".png grid or .npy array")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior draw (<1: sharper, less varied)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--draw", action="store_true", help="draw x ~ p(x|z) instead of its mean")
     p.add_argument("--which", choices=["best", "last"], default="best")
     p.add_argument("--label", type=int, help="conditional models: the class to draw (default: cycle through all)")
@@ -56,7 +56,7 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="data source (default: the run's own)")
     p.add_argument("--data-dir")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    p.add_argument("-n", type=int, default=32)
+    p.add_argument("-n", type=positive_int, default=32)
     p.add_argument("--out", default="reconstructions.png", help=".png grid (pairs) or .npy (N, 2, ...)")
     p.set_defaults(handler=_reconstruct)
 

@@ -3,6 +3,7 @@ numbers, not a process the kernel kills."""
 
 from __future__ import annotations
 
+import argparse
 import math
 
 from vaekit.errors import ConfigError
@@ -30,3 +31,39 @@ def check_rows(rows: int, run, what: str, png: bool = False) -> None:
 def check_finite_positive(value: float, flag: str) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ConfigError(f"{flag} must be a positive finite number, got {value}")
+
+
+# argparse types: a bad value is argparse's one-line error naming the flag, before any work
+MAX_SEED = 2**32 - 1  # the widest seed every generator used here takes (scikit-learn's random_state)
+
+
+def positive_int(text: str) -> int:
+    return _int(text, 1, None, "a whole number >= 1")
+
+
+def count(text: str) -> int:
+    return _int(text, 0, None, "a whole number >= 0")
+
+
+def seed(text: str) -> int:
+    return _int(text, 0, MAX_SEED, f"a seed in 0..{MAX_SEED}")
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive finite number")
+    return value
+
+
+def _int(text: str, low: int, high: int | None, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"{text!r}: give {what}")
+    return value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.commands.limits import seed
 from vaekit.errors import ConfigError
 
 
@@ -21,7 +22,7 @@ def _add_fit_sampler(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--split", default="train", choices=["train", "validation", "test"])
     p.add_argument("--limit", type=int, help="fit on the first N examples only")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.set_defaults(handler=_fit_sampler)
 
 

@@ -150,7 +150,7 @@ def _fit(
         raise ConfigError(
             f"the validation split of {data.name!r} is empty, so no epoch could be judged: raise data.validation_fraction"
         )
-    check_model_fits(cfg.model, data.shape, training=True, batch_size=t.batch_size)  # refuse what cannot fit, before allocating
+    check_model_fits(cfg.model, data.shape, training=True, batch_size=min(t.batch_size, len(data.train)))  # before allocating
     model = build_model(cfg.model, data.shape).to(device)
     optimizer = make_optimizer(model, t)
     batches, val_chunks = training_batches(
