@@ -142,8 +142,8 @@ def _build(cfg: DataConfig, raw: Raw) -> DataSplits:
         scaler = fit_standardizer(splits["train"].x, raw.columns)
         splits = {s: Split(scaler.transform(v.x), v.y) for s, v in splits.items()}
 
-    for name, v in splits.items():  # NaN marks a missing cell; an infinity is never data
-        if v.x.is_floating_point() and bool(torch.isinf(v.x).any()):
+    for name, v in splits.items():  # NaN marks a missing cell; an infinity is never data (images are checked by their loaders)
+        if raw.kind == "tabular" and bool(torch.isinf(v.x).any()):
             raise DataFormatError(
                 f"{cfg.source}: the {name} split holds values that are infinite in float32 (after standardising); "
                 "rescale the data so every value stays well within +-3.4e38"
