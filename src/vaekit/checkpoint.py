@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from vaekit.config import RunConfig
-from vaekit.errors import CheckpointError, ConfigError, RunDirError
+from vaekit.errors import CheckpointError, ConfigError, OutputError, RunDirError
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"
@@ -37,18 +37,30 @@ SCALER = "scaler.json"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it."""
+    """Write to a temporary file beside ``path``, fsync, then rename over it. The file gets the
+    user's umask (as ``open`` would give it), not mkstemp's 0600. A failure (full disk, read-only
+    folder, a file where a folder should be) is an OutputError naming ``path``; nothing is left."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    created = False
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
+        created = True
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if created:
+            tmp.unlink(missing_ok=True)
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker is not None else (e.strerror or str(e))
+        raise OutputError(f"could not write {path}: {why}") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if created:
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -156,25 +168,20 @@ class RunDir:
             raise RunDirError(f"{self.path} is not a vaekit run directory (no {CONFIG}); pass the --out of a 'vaekit train' run")
         try:
             raw = json.loads(cfg_path.read_text())
-            self.config = RunConfig.from_dict(raw["config"])
-            d = raw["data"]
-            self.info = RunInfo(
-                data_shape=tuple(d["shape"]),
-                data_kind=d["kind"],
-                data_checksum=d.get("checksum", ""),
-                num_classes=d.get("num_classes"),
-                class_names=tuple(d.get("class_names", ())),
-                vaekit_version=raw.get("vaekit_version", ""),
-                extra=raw.get("extra", {}),
-            )
+            if not isinstance(raw, dict):
+                raise ValueError(f"a JSON {type(raw).__name__}, not the object vaekit writes")
+            self.config = RunConfig.from_dict(raw["config"], saved=True)
+            self.info = _run_info(raw)
         except ConfigError as e:
             raise RunDirError(f"{cfg_path} does not hold a valid config: {e}") from None
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, OSError, RecursionError) as e:
             raise RunDirError(f"{cfg_path} is damaged ({type(e).__name__}: {e}); it is not a usable run directory") from None
 
     def build_model(self) -> torch.nn.Module:
         from vaekit.core import build_model
+        from vaekit.core.size import check_model_fits
 
+        check_model_fits(self.config.model, self.info.data_shape, training=False)
         return build_model(self.config.model, self.info.data_shape)
 
     def load_model(self, which: str = "best") -> torch.nn.Module:
@@ -191,10 +198,7 @@ class RunDir:
         return model.eval()
 
     def metrics(self) -> list[dict[str, Any]]:
-        p = self.path / METRICS
-        if not p.is_file():
-            return []
-        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+        return read_metrics(self.path / METRICS)
 
     def scaler(self):
         from vaekit.data.base import Standardizer
@@ -208,8 +212,11 @@ class RunDir:
         p = self.path / MODEL
         if not p.is_file():
             return {}
-        with safe_open(str(p), framework="pt") as f:
-            return f.metadata() or {}
+        try:
+            with safe_open(str(p), framework="pt") as f:
+                return f.metadata() or {}
+        except Exception as e:  # safetensors' own error types for a damaged header
+            raise CheckpointError(f"{p} is damaged and cannot be read ({e}); retrain or restore the file") from None
 
     def train_state(self) -> dict[str, Any]:
         """The JSON part of the last checkpoint (epoch, step, best ELBO, ...), without tensors."""
@@ -220,9 +227,71 @@ class RunDir:
             return {}
         try:
             with safe_open(str(p), framework="pt") as f:
-                return json.loads((f.metadata() or {}).get("state", "{}"))
+                state = json.loads((f.metadata() or {}).get("state", "{}"))
         except Exception as e:
-            raise CheckpointError(f"{p} is damaged ({e})") from e
+            raise CheckpointError(f"{p} is damaged ({e}); retrain or restore the file") from None
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{p} holds no usable training state; retrain or restore the file")
+        return state
+
+
+def _run_info(raw: Any) -> RunInfo:
+    """config.json's data section, checked: a positive shape of 1 (table) or 3 (image) sizes."""
+    d = raw["data"]
+    shape = d["shape"]
+    kind = d["kind"]
+    if not isinstance(shape, list) or len(shape) not in (1, 3):
+        raise ValueError(f"data.shape {shape!r} is not a list of 1 or 3 sizes")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1 << 31 for s in shape):
+        raise ValueError(f"data.shape {shape!r} must hold whole numbers >= 1")
+    if kind not in ("image", "tabular") or (kind == "image") != (len(shape) == 3):
+        raise ValueError(f"data.kind {kind!r} does not fit data.shape {shape!r}")
+    classes = d.get("num_classes")
+    if classes is not None and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
+        raise ValueError(f"data.num_classes {classes!r} must be a whole number >= 1 or null")
+    names = d.get("class_names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("data.class_names must be a list of strings")
+    extra = raw.get("extra", {})
+    version = raw.get("vaekit_version", "")
+    return RunInfo(
+        data_shape=tuple(shape),
+        data_kind=kind,
+        data_checksum=str(d.get("checksum", "")),
+        num_classes=classes,
+        class_names=tuple(names),
+        vaekit_version=str(version),
+        extra=extra if isinstance(extra, dict) else {},
+    )
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl as a list of rows; a damaged line is a RunDirError naming it."""
+    if not path.is_file():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RunDirError(f"{path} is not text (damaged); delete it or restore it from a backup") from None
+    rows = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        row = parse_metrics_line(line)
+        if row is None:
+            raise RunDirError(f"{path}, line {i} is not a metrics row (damaged); delete the line or the file")
+        rows.append(row)
+    return rows
+
+
+def parse_metrics_line(line: str) -> dict[str, Any] | None:
+    """One metrics.jsonl row, or None when the line is not one."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    ok = isinstance(row, dict) and isinstance(row.get("epoch"), int) and not isinstance(row["epoch"], bool)
+    return row if ok else None
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: Path | str) -> None:
@@ -244,4 +313,11 @@ def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where
             f"weights in {where} do not match its config.json ({'; '.join(parts)}); "
             "the weights and config come from different runs"
         )
+    for k, v in weights.items():
+        if v.dtype != expected[k].dtype:
+            raise CheckpointError(
+                f"weights in {where}: {k} is {v.dtype}, the model needs {expected[k].dtype}; the file was altered or damaged"
+            )
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise CheckpointError(f"weights in {where}: {k} holds NaN or infinite values; retrain or restore the file")
     model.load_state_dict(weights)

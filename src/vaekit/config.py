@@ -7,6 +7,7 @@ silent default. ``RunConfig.to_dict()`` is what ``config.json`` in a run directo
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 import types
@@ -191,8 +192,18 @@ class RunConfig:
         return _to_jsonable(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], where: str = "config") -> RunConfig:
-        return _build(cls, raw, where)
+    def from_dict(cls, raw: dict[str, Any], where: str = "config", *, saved: bool = False) -> RunConfig:
+        """``saved=True`` for a run directory's config.json: a flat key of the older layout that its
+        part does not take (every old config.json lists them all) is dropped instead of refused."""
+        from vaekit.config_checks import check_values
+
+        token = _LENIENT_LEGACY.set(saved)
+        try:
+            cfg = _build(cls, raw, where)
+        finally:
+            _LENIENT_LEGACY.reset(token)
+        check_values(cfg)  # value ranges (lr > 0, widths >= 1, ...): see config_checks.py
+        return cfg
 
     def replace(self, **sections: Any) -> RunConfig:
         return dataclasses.replace(self, **sections)
@@ -219,7 +230,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     raw = _move_legacy_keys(cls, raw)
-    unknown = sorted(set(raw) - names)
+    unknown = sorted(set(raw) - names, key=str)
     if unknown:
         raise ConfigError(
             f"{where}: unknown key(s) {', '.join(repr(u) for u in unknown)}; valid keys are: {', '.join(sorted(names))}"
@@ -238,9 +249,13 @@ def _default_kind(cls: type, name: str) -> str:
     return f.default_factory().kind  # type: ignore[misc]
 
 
+_LENIENT_LEGACY: contextvars.ContextVar[bool] = contextvars.ContextVar("lenient_legacy", default=False)
+
+
 def _move_legacy_keys(cls: type, raw: dict[str, Any]) -> dict[str, Any]:
     """Fold the flat keys of older configs (``model.prior_components``) into their part's table. A key
-    whose part does not take it had no effect then and is dropped, so every old run directory loads."""
+    whose part does not take it is an error in a config a user writes, and dropped from a saved
+    config.json (where the older layout wrote every key), so every old run directory loads."""
     legacy: dict[str, tuple[str, str]] = getattr(cls, "LEGACY", {})
     if not any(k in raw for k in legacy):
         return raw
@@ -257,6 +272,13 @@ def _move_legacy_keys(cls: type, raw: dict[str, Any]) -> dict[str, Any]:
         kind = spec.get("kind", defaults[part_field].kind)
         if kind in registry and option in {f.name for f in dataclasses.fields(registry.get(kind).options)}:
             spec.setdefault(option, raw[key])
+        elif kind in registry and not _LENIENT_LEGACY.get():
+            takers = [e.name for e in registry.entries() if option in {f.name for f in dataclasses.fields(e.options)}]
+            section = "model" if cls.__name__ == "ModelConfig" else "train"
+            raise ConfigError(
+                f"{section}.{key} does not apply to {section}.{part_field} {kind!r} (it is an option of {', '.join(takers)}); "
+                f'write {section}.{part_field} = {{ kind = "{takers[0]}", {option} = {raw[key]!r} }}'
+            )
         out[part_field] = spec
     return out
 
@@ -342,32 +364,68 @@ def _describe(tp: Any) -> str:
 # ---------------------------------------------------------------- files and overrides
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; anything this big is not one
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML, YAML or JSON file into a plain dict (not yet checked)."""
+    """Read a TOML, YAML or JSON file into a plain dict (keys and types not yet checked). YAML
+    aliases are refused: a few hundred bytes of nested aliases expand to gigabytes."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; pass a .toml, .yaml or .json file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    if suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise ConfigError(f"config file {path}: use a .toml, .yaml/.yml or .json file")
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES >> 20} MB; a config is a few KB of settings")
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read: {e.strerror or e}") from None
     try:
         if suffix == ".toml":
             try:
                 import tomllib
             except ModuleNotFoundError:  # Python 3.10
                 import tomli as tomllib  # type: ignore[no-redef]
-            return tomllib.loads(text)
-        if suffix in (".yaml", ".yml"):
+            loaded = tomllib.loads(text)
+        elif suffix == ".json":
+            loaded = json.loads(text)
+        else:
             import yaml
 
-            loaded = yaml.safe_load(text)
-            return loaded if loaded is not None else {}
-        if suffix == ".json":
-            return json.loads(text)
-    except ConfigError:
-        raise
+            loaded = yaml.load(text, Loader=_no_alias_loader())  # noqa: S506 - a SafeLoader without aliases
+            loaded = loaded if loaded is not None else {}
+    except ConfigError as e:
+        raise ConfigError(f"config file {path}: {e}") from None
     except Exception as e:  # the parsers' own exception types differ; all mean "bad syntax"
-        raise ConfigError(f"config file {path} could not be parsed: {e}") from e
-    raise ConfigError(f"config file {path}: use a .toml, .yaml/.yml or .json file")
+        detail = " ".join(str(e).split())  # YAML errors span lines
+        raise ConfigError(f"config file {path} could not be parsed: {detail}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a table of settings (data, model, train, seed), not a {type(loaded).__name__}")
+    for section in ("data", "model", "train"):
+        if section in loaded and not isinstance(loaded[section], dict):
+            raise ConfigError(f"config file {path}: {section!r} must be a table of settings, got {loaded[section]!r}")
+    return loaded
+
+
+def _no_alias_loader() -> type:
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise ConfigError(f"YAML aliases (*name) are not allowed in a config (line {mark.line + 1}); write the values out")
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -394,6 +452,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    if not overrides:
+        return raw
     out = json.loads(json.dumps(raw))  # deep copy of plain data
     for text in overrides:
         path, value = parse_override(text)

@@ -1,10 +1,13 @@
-"""Every user-facing error is a :class:`VaekitError`; the CLI prints its message and exits 1."""
+"""Every user-facing error is a :class:`VaekitError`; the CLI prints its message on one line and
+exits with its ``exit_code`` (1, or 130 for an interrupted run, as shells expect after Ctrl-C)."""
 
 from __future__ import annotations
 
 
 class VaekitError(Exception):
     """Base class: the message says what went wrong and what to do about it."""
+
+    exit_code: int = 1
 
 
 class ConfigError(VaekitError):
@@ -41,3 +44,17 @@ class TrainingError(VaekitError):
 
 class ModelError(VaekitError):
     """An unknown model part or an input the model cannot take."""
+
+
+class RunInUseError(RunDirError):
+    """A run directory another process is writing (it holds the directory's lock)."""
+
+
+class TrainingInterrupted(TrainingError):
+    """Ctrl-C (SIGINT) during training; the last finished epoch is saved."""
+
+    exit_code = 130
+
+
+class OutputError(VaekitError):
+    """A file or folder that cannot be written: disk full, read-only, a file in the way."""

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.errors import ConfigError, DataError, VaekitError
+from vaekit.errors import ConfigError, DataError, TrainingInterrupted, VaekitError
 from vaekit.registry import LIKELIHOODS
 
 try:
@@ -46,6 +46,11 @@ _EVAL_BATCH = 1024
 
 class EstimatorParamError(ConfigError, ValueError):
     """A bad estimator parameter: a vaekit ConfigError that is also the ValueError scikit-learn expects."""
+
+
+class EstimatorFitError(VaekitError, ValueError):
+    """Training refused or failed (a model too big for memory, data training cannot use, a device this
+    machine lacks, a damaged pickled state): a vaekit error that is also the ValueError scikit-learn expects."""
 
 
 class EstimatorLabelError(DataError, ValueError):
@@ -140,6 +145,12 @@ def _train(cfg, data):
     try:
         with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory(prefix="vaekit-sklearn-") as tmp:
             return fit(cfg, Path(tmp) / "run", data=data, figures=False)
+    except TrainingInterrupted:
+        raise KeyboardInterrupt from None
+    except ValueError:
+        raise
+    except VaekitError as e:
+        raise EstimatorFitError(str(e)) from None
     finally:
         torch.set_num_threads(threads)
 
@@ -156,6 +167,8 @@ class _VAEEstimator(BaseEstimator):
         if not isinstance(self.conditional, (bool, np.bool_)):
             raise EstimatorParamError(f"conditional must be True or False, got {self.conditional!r}")
         x = torch.tensor(X, dtype=torch.float32)  # (N, F) a copy (X may be read-only); training is float32
+        if bool(torch.isinf(x).any()):
+            raise EstimatorFitError("X has values beyond the float32 range (+-3.4e38), which training uses; rescale X")
         if self.likelihood == "bernoulli" and (self.standardize or x.min() < 0 or x.max() > 1):
             raise EstimatorParamError("likelihood='bernoulli' needs values in [0, 1] and standardize=False")
         labels = self._fit_labels(y, len(x)) if self.conditional else None  # (N,) class indices
@@ -265,10 +278,20 @@ class _VAEEstimator(BaseEstimator):
 
             from vaekit.checkpoint import load_weights
             from vaekit.core import build_model
+            from vaekit.core.size import check_model_fits
 
-            model = build_model(self.config_.model, (self.n_features_in_,)).double()
-            load_weights(model, load(blob), "the unpickled estimator")
-            self.model_ = model.to(self.device).eval()
+            try:
+                check_model_fits(self.config_.model, (self.n_features_in_,), training=False)
+                model = build_model(self.config_.model, (self.n_features_in_,)).double()
+                load_weights(model, load(blob), "the unpickled estimator")
+            except VaekitError as e:
+                raise EstimatorFitError(f"the pickled {type(self).__name__} cannot be restored: {e}") from None
+            except Exception as e:  # safetensors' own error type for a damaged blob; torch's for bad tensors
+                raise EstimatorFitError(f"the pickled {type(self).__name__} holds damaged weights ({e})") from None
+            try:
+                self.model_ = model.to(self.device).eval()
+            except (RuntimeError, AssertionError) as e:  # torch's "not compiled with CUDA" is an AssertionError
+                raise EstimatorFitError(f"the pickled {type(self).__name__} runs on {self.device!r}, which this machine lacks ({e})") from None
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _VAEEstimator):

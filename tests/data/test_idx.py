@@ -117,7 +117,8 @@ def test_not_found_without_download_says_where_it_looked(tmp_path: Path, monkeyp
     with pytest.raises(DatasetNotFoundError) as e:
         load_data(DataConfig(source="mnist", data_dir=str(tmp_path / "empty"), download=False))
     msg = str(e.value)
-    assert "Looked in" in msg and str(tmp_path / "empty") in msg
+    assert "looked in" in msg and str(tmp_path / "empty") in msg
+    assert "\n" not in msg  # one line, as every vaekit error
     assert "--data-dir" in msg and "VAEKIT_DATA" in msg
 
 

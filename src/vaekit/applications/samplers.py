@@ -119,11 +119,34 @@ def load_gmm_sampler(run_dir: str | Path) -> GaussianMixtureSampler:
     tensors, meta = load_tensors(path)
     try:
         info = json.loads(meta["sampler"])
-        return GaussianMixtureSampler(
-            tensors["weights"], tensors["means"], tensors["scale_tril"], info["covariance"], int(info["fitted_on"])
+        sampler = GaussianMixtureSampler(
+            tensors["weights"], tensors["means"], tensors["scale_tril"], str(info["covariance"]), int(info["fitted_on"])
         )
-    except (KeyError, ValueError, TypeError) as e:
+    except (KeyError, ValueError, TypeError, OverflowError) as e:
         raise RunDirError(f"{path} is not a mixture sampler written by vaekit ({e}); fit it again") from None
+    problem = _sampler_problem(sampler)
+    if problem:
+        raise RunDirError(f"the mixture sampler {path} is damaged ({problem}); fit it again with 'vaekit fit-sampler {run_dir}'")
+    return sampler
+
+
+def _sampler_problem(s: GaussianMixtureSampler) -> str:
+    """What makes a loaded mixture unusable, or '' (shapes (K,), (K, D), (K, D, D); finite; weights
+    a distribution; Cholesky factors with a positive diagonal)."""
+    w, m, L = s.weights, s.means, s.scale_tril
+    if not all(t.is_floating_point() for t in (w, m, L)):
+        return "its tensors are not floating point"
+    if w.dim() != 1 or m.dim() != 2 or L.dim() != 3 or not (w.shape[0] == m.shape[0] == L.shape[0] >= 1):
+        return f"shapes {tuple(w.shape)}, {tuple(m.shape)}, {tuple(L.shape)} do not fit together"
+    if L.shape[1:] != (m.shape[1], m.shape[1]):
+        return f"Cholesky factors of shape {tuple(L.shape)} for {m.shape[1]} dimensions"
+    if not all(bool(torch.isfinite(t).all()) for t in (w, m, L)):
+        return "NaN or infinite values"
+    if bool((w < 0).any()) or abs(float(w.sum()) - 1.0) > 1e-3:
+        return "the component weights are not a distribution"
+    if not bool((torch.diagonal(L, dim1=-2, dim2=-1) > 0).all()):
+        return "a covariance factor is not positive definite"
+    return ""
 
 
 def sample_with_gmm(

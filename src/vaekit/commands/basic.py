@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from vaekit.commands.limits import check_finite_positive, check_rows, positive_int, seed
 from vaekit.commands.samplers import add_sampler_argument, draw_samples
 from vaekit.errors import ConfigError
 
@@ -16,7 +17,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=64, help="number of samples")
     p.add_argument("--out", default="samples.png", help=".png grid or .npy array")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior draw (<1: sharper, less varied)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--draw", action="store_true", help="draw x ~ p(x|z) instead of its mean")
     p.add_argument("--which", choices=["best", "last"], default="best")
     p.add_argument("--label", type=int, help="conditional models: the class to draw (default: cycle through all)")
@@ -31,9 +32,9 @@ def _sample(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise ConfigError(f"-n must be at least 1, got {args.n}")
-    if args.temperature <= 0:
-        raise ConfigError(f"--temperature must be positive, got {args.temperature}")
+    check_finite_positive(args.temperature, "--temperature")
     run = RunDir(args.run_dir)
+    check_rows(args.n, run, f"-n {args.n}", png=Path(args.out).suffix.lower() == ".png")
     model = run.load_model(args.which)
     condition = None
     if args.label is not None:
@@ -55,7 +56,7 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="data source (default: the run's own)")
     p.add_argument("--data-dir")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    p.add_argument("-n", type=int, default=32)
+    p.add_argument("-n", type=positive_int, default=32)
     p.add_argument("--out", default="reconstructions.png", help=".png grid (pairs) or .npy (N, 2, ...)")
     p.set_defaults(handler=_reconstruct)
 
@@ -118,11 +119,11 @@ def _info(args: argparse.Namespace) -> int:
     from vaekit.checkpoint import RunDir
 
     run = RunDir(args.run_dir)
-    state = run.train_state()
+    state = _checked_state(run)
     history = run.metrics()
     model = run.build_model()
     n_params = sum(p.numel() for p in model.parameters())
-    files = {p.name: p.stat().st_size for p in sorted(run.path.iterdir()) if p.is_file()}
+    files = {p.name: p.stat().st_size for p in sorted(run.path.iterdir()) if p.is_file() and not p.name.startswith(".")}
     info = {
         "run_dir": str(run.path),
         "config": run.config.to_dict(),
@@ -157,6 +158,21 @@ def _info(args: argparse.Namespace) -> int:
         print(f"time       {info['train_seconds']:.1f} s training, {info['bad_steps']} NaN/Inf steps skipped")
     print("files      " + ", ".join(f"{k} ({v / 1024:.0f} KiB)" for k, v in files.items()))
     return 0
+
+
+def _checked_state(run) -> dict:
+    """The run's training state, its entries of the types vaekit writes (a damaged one is an error)."""
+    from vaekit.checkpoint import TRAIN_STATE
+    from vaekit.errors import CheckpointError
+    from vaekit.training.state import Progress
+
+    state = run.train_state()
+    if state:
+        try:
+            Progress.from_json(json.dumps(state))
+        except (ValueError, TypeError, KeyError) as e:
+            raise CheckpointError(f"{run.path / TRAIN_STATE} holds a damaged training state ({e}); retrain or restore it") from None
+    return state
 
 
 def _latent_text(m, total: int) -> str:

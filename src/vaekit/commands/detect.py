@@ -17,18 +17,22 @@ RESTORE_SUFFIXES = (".png", ".npy", ".csv", "")  # "" = a folder
 
 
 def _add_data(p: argparse.ArgumentParser, split_help: str) -> None:
+    from vaekit.commands.limits import positive_int
+
     p.add_argument("run_dir")
     p.add_argument("--data", help="data source (default: the run's own): mnist, folder:PATH, csv:PATH, npz:PATH, ...")
     p.add_argument("--data-dir", help="where dataset files live")
     p.add_argument("--split", choices=["train", "validation", "test", "all"], help=split_help)
-    p.add_argument("-n", type=int, help="use only the first N examples")
-    p.add_argument("--batch-size", type=int, default=1024, help="rows per pass through the model")
+    p.add_argument("-n", type=positive_int, help="use only the first N examples")
+    p.add_argument("--batch-size", type=positive_int, default=1024, help="rows per pass through the model")
 
 
 # ---------------------------------------------------------------- detect fit / score
 
 
 def _add_detect(sub: argparse._SubParsersAction) -> None:
+    from vaekit.commands.limits import seed
+
     p = sub.add_parser("detect", help="anomaly detection: fit a threshold on normal data, then score new data")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     f = actions.add_parser("fit", help="fit a threshold on normal data; writes RUN_DIR/detector.json")
@@ -43,7 +47,7 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--samples", type=int, default=8, help="posterior samples averaged (elbo score and maps)")
     f.add_argument("--recon-metric", choices=["nll", "mse"], default="nll", help="for --score recon")
     f.add_argument("--components", type=int, default=10, help="Gaussian mixture components for --score latent")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=seed, default=0)
     g = f.add_mutually_exclusive_group()
     g.add_argument(
         "--contamination", type=float, help="expected anomalous fraction of the fitting data, in (0, 0.5]; default 0.01"
@@ -66,6 +70,14 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
 
 
 def _detect_fit(args: argparse.Namespace) -> int:
+    from vaekit.checkpoint import RunDir
+    from vaekit.runlock import claim_run_dir
+
+    with claim_run_dir(RunDir(args.run_dir).path, new=False, what="vaekit detect fit"):  # one writer per run directory
+        return _fit_detector(args)
+
+
+def _fit_detector(args: argparse.Namespace) -> int:
     from vaekit.applications.anomaly import ScoreSettings, fit_latent_score, threshold_scores
     from vaekit.applications.detector import fit_detector, save_detector, threshold_quantile, weights_sha256
     from vaekit.applications.examples import is_path_source, load_examples
@@ -199,6 +211,8 @@ def _report_metrics(args: argparse.Namespace, out: Path, labels, scores, flags) 
 
 
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
+    from vaekit.commands.limits import count, positive_int, seed
+
     p = sub.add_parser("inpaint", help="fill missing entries (masked pixels, NaN cells) with the model")
     _add_data(p, "default: test (all for folder:/csv:/npz: sources)")
     p.add_argument(
@@ -212,14 +226,14 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
         default="hmc",
         help="hmc: Hamiltonian Monte Carlo on z (default); mwg: Metropolis-within-Gibbs; pseudo-gibbs (inexact, fast)",
     )
-    p.add_argument("--steps", type=int, default=100, help="chain steps (after the warm-up)")
-    p.add_argument("--burn-in", type=int, help="steps discarded before averaging (default steps/4)")
-    p.add_argument("--chains", type=int, default=1, help="independent chains per input, averaged (more: a better mean)")
-    p.add_argument("--warmup", type=int, help="pseudo-Gibbs steps before each hmc/mwg chain (default 20)")
-    p.add_argument("--leapfrog", type=int, default=5, help="leapfrog steps per hmc step")
-    p.add_argument("--samples", type=int, default=0, help="also write K completions drawn from the chain")
+    p.add_argument("--steps", type=positive_int, default=100, help="chain steps (after the warm-up)")
+    p.add_argument("--burn-in", type=count, help="steps discarded before averaging (default steps/4)")
+    p.add_argument("--chains", type=positive_int, default=1, help="independent chains per input, averaged (more: a better mean)")
+    p.add_argument("--warmup", type=count, help="pseudo-Gibbs steps before each hmc/mwg chain (default 20)")
+    p.add_argument("--leapfrog", type=positive_int, default=5, help="leapfrog steps per hmc step")
+    p.add_argument("--samples", type=count, default=0, help="also write K completions drawn from the chain")
     p.add_argument("--draw", action="store_true", help="samples are draws x ~ p(x|z), not decoded means")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--out", required=True, help=".png grid, .npy array, .csv table (tabular), or a folder (no suffix)")
     p.set_defaults(handler=_inpaint)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vaekit.commands.limits import positive_int, seed
 from vaekit.errors import ConfigError
 
 _METRIC_HELP = "comma-separated: nll, elbo, recon, active-units, mi, fd, probe, or all (default nll,elbo,recon,active-units,mi)"
@@ -16,18 +17,18 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="train, validation or test (default test)")
     p.add_argument("--metrics", default="nll,elbo,recon,active-units,mi", help=_METRIC_HELP)
     p.add_argument("--iw-samples", "-k", dest="k", type=int, default=1000, help="importance samples for nll (papers: 5000)")
-    p.add_argument("--seed", type=int, default=0, help="seeds every Monte Carlo draw")
+    p.add_argument("--seed", type=seed, default=0, help="seeds every Monte Carlo draw")
     p.add_argument("--data", help="data source (default: the run's own)")
     p.add_argument("--data-dir", help="where the source's files live")
     p.add_argument("--which", choices=["best", "last"], default="best", help="best (validation ELBO) or last weights")
     p.add_argument("--batch-size", type=int, default=1000, help="examples per pass for the non-IWAE metrics")
-    p.add_argument("--iw-batch-size", type=int, help="examples per IWAE pass (default: ~4096 decoder rows per pass)")
+    p.add_argument("--iw-batch-size", type=positive_int, help="examples per IWAE pass (default: ~4096 decoder rows per pass)")
     p.add_argument("--k-chunk", type=int, help="importance samples per IWAE pass (default: min(k, 4096))")
-    p.add_argument("--binarize-seed", type=int, help="dynamically binarised runs: seed of the fixed test binarisation")
-    p.add_argument("--samples", type=int, help="generated examples for fd (default: as many as the split)")
+    p.add_argument("--binarize-seed", type=seed, help="dynamically binarised runs: seed of the fixed test binarisation")
+    p.add_argument("--samples", type=positive_int, help="generated examples for fd (default: as many as the split)")
     p.add_argument("--sample-mode", choices=["auto", "mean", "draw"], default="auto", help="fd: mean of p(x|z) or a draw")
     p.add_argument("--cache-dir", help="where fd feature extractors are cached (default ~/.cache/vaekit/extractors)")
-    p.add_argument("--probe-max-train", type=int, help="fit the probe on at most this many training examples")
+    p.add_argument("--probe-max-train", type=positive_int, help="fit the probe on at most this many training examples")
     p.add_argument("--threads", type=int, help="torch intra-op threads")
     p.add_argument("--out", help="report file (default RUN_DIR/eval.json)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")

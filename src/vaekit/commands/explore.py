@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vaekit.commands.limits import check_rows, positive_float, positive_int, seed
 from vaekit.errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: command modules import nothing heavy
@@ -46,8 +47,8 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sample", action="store_true", help="one draw from q(z|x) per example instead of its mean")
     p.add_argument("--limit", type=int, help="embed only the first N examples of the split")
-    p.add_argument("--seed", type=int, default=0, help="for --sample, t-SNE and UMAP")
-    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--seed", type=seed, default=0, help="for --sample, t-SNE and UMAP")
+    p.add_argument("--batch-size", type=positive_int, default=1024)
     p.set_defaults(handler=_embed)
 
 
@@ -98,7 +99,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="interpolation.png", help=".png grid (image runs) or .npy (pairs, steps, ...)")
     p.add_argument("--gif", help="also write an animated .gif of the paths (image runs)")
     p.add_argument("--frame-ms", type=int, default=120, help="GIF frame duration in milliseconds")
-    p.add_argument("--seed", type=int, default=0, help="which pairs are drawn")
+    p.add_argument("--seed", type=seed, default=0, help="which pairs are drawn")
     p.set_defaults(handler=_interpolate)
 
 
@@ -119,6 +120,7 @@ def _interpolate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--frame-ms must be at least 1, got {args.frame_ms}")
     run = RunDir(args.run_dir)
     _need_images(run, out, gif)
+    check_rows(max(args.pairs, 0) * args.steps, run, f"--pairs {args.pairs} --steps {args.steps}", png=out.suffix == ".png")
     model = run.load_model()
     data = load_run_data(run, args.data, args.data_dir)
     x = data.split(args.split).x
@@ -156,7 +158,7 @@ def _add_traverse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dims", help="ranks (or indices with --order index) like 0-9 or 0,3,5-7; default the first 10")
     p.add_argument("--order", default="kl", choices=["kl", "index"], help="what --dims counts: ranks by KL (by activity where no per-dimension KL exists; default) or indices")
     p.add_argument(
-        "--range", dest="span", metavar="RANGE", type=float, default=3.0, help="sweep +-RANGE prior standard deviations"
+        "--range", dest="span", metavar="RANGE", type=positive_float, default=3.0, help="sweep +-RANGE prior standard deviations"
     )
     p.add_argument("--steps", type=int, default=9, help="values per dimension (odd: the middle one is the prior mean)")
     p.add_argument("--index", type=int, help="base code: the posterior mean of this example of --data/--split")
@@ -182,6 +184,7 @@ def _traverse(args: argparse.Namespace) -> int:
         raise ConfigError(f"--label needs a conditional model; {run.path} was trained without model.conditional")
     d = model.latent_dim
     picks = parse_dims(args.dims, d) if args.dims else list(range(min(10, d)))
+    check_rows(len(picks) * max(args.steps, 0), run, f"--steps {args.steps}", png=out.suffix == ".png")
     base, where, label = None, "z = 0", args.label
     if args.index is not None:
         data = load_run_data(run, args.data, args.data_dir)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.commands.limits import seed
 from vaekit.errors import ConfigError
 
 
@@ -21,18 +22,25 @@ def _add_fit_sampler(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--split", default="train", choices=["train", "validation", "test"])
     p.add_argument("--limit", type=int, help="fit on the first N examples only")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.set_defaults(handler=_fit_sampler)
 
 
 def _fit_sampler(args: argparse.Namespace) -> int:
-    from vaekit.applications.samplers import fit_gmm_sampler, save_gmm_sampler
     from vaekit.checkpoint import RunDir
-    from vaekit.runs import condition_for, load_run_data
+    from vaekit.runlock import claim_run_dir
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     run = RunDir(args.run_dir)
+    with claim_run_dir(run.path, new=False, what="vaekit fit-sampler"):  # one writer per run directory
+        return _fit_sampler_locked(args, run)
+
+
+def _fit_sampler_locked(args: argparse.Namespace, run) -> int:
+    from vaekit.applications.samplers import fit_gmm_sampler, save_gmm_sampler
+    from vaekit.runs import condition_for, load_run_data
+
     model = run.load_model()
     data = load_run_data(run, args.data, args.data_dir)
     split = data.split(args.split)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from pathlib import Path
 
 from vaekit.errors import ConfigError
 from vaekit.registry import LIKELIHOODS, Choices
@@ -95,12 +94,11 @@ def _train(args: argparse.Namespace) -> int:
         resume = False
     if args.devices > 1:
         from vaekit.checkpoint import RunDir
-        from vaekit.errors import RunDirError
+        from vaekit.runlock import claim_run_dir
         from vaekit.training import ddp
 
-        if not resume and (Path(out) / "config.json").exists():
-            raise RunDirError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
-        ddp.launch(cfg, out, args.devices, resume=resume)
+        with claim_run_dir(out, new=not resume, what=f"vaekit train --devices {args.devices}"):
+            ddp.launch(cfg, out, args.devices, resume=resume)
         state = RunDir(out).train_state()
         print(
             f"{out}: {state['epoch']} epochs on {args.devices} processes ({state['stop_reason']}), best validation "

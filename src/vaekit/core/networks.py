@@ -124,8 +124,7 @@ class ConvEncoder(nn.Module):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
         self.body = nn.Sequential(*layers, nn.Flatten())
-        with torch.no_grad():
-            n_flat = self.body(torch.zeros(1, c, h, w)).shape[1]
+        n_flat = channels[-1] * math.prod(conv_sizes(h, w, len(channels))[-1])  # by arithmetic: no forward pass
         self.head = nn.Linear(n_flat + cond_dim, out_dim)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:

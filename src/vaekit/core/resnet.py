@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from vaekit.core.networks import activation, check_halvings, up_conv
+from vaekit.core.networks import activation, check_halvings, conv_sizes, up_conv
 
 
 class ResBlock(nn.Module):
@@ -52,8 +52,7 @@ class ResNetEncoder(nn.Module):
             layers.append(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1))
             layers += [ResBlock(c_out, act, dropout) for _ in range(blocks)]
         self.body = nn.Sequential(*layers, activation(act), nn.Flatten())
-        with torch.no_grad():
-            n_flat = self.body(torch.zeros(1, c, h, w)).shape[1]
+        n_flat = channels[-1] * math.prod(conv_sizes(h, w, len(channels))[-1])  # by arithmetic: no forward pass
         self.head = nn.Linear(n_flat + cond_dim, out_dim)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
+import secrets
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -139,7 +139,6 @@ def download(
             tmp.unlink(missing_ok=True)
             mismatches.append(f"{url} gave sha256 {digest}")
             continue
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache may be shared
         os.replace(tmp, dest)  # atomic: dest is either absent or complete
         return dest
 
@@ -150,19 +149,18 @@ def download(
             + ". Nothing was kept. The mirror may be serving a different file: "
             "fetch it by hand and pass --data-dir, or set VAEKIT_MIRROR to another mirror."
         )
-    tried = "\n  ".join(failures) if failures else "(no mirror URLs)"
+    tried = "; ".join(failures) if failures else "no mirror URLs"
     raise DatasetNotFoundError(
-        f"could not download {dest.name}; tried:\n  {tried}\n"
-        f"Without network access, place {dest.name} (gzipped or not) in {dest.parent}, or in a "
-        "folder passed with --data-dir (data.data_dir) or set in VAEKIT_DATA."
+        f"could not download {dest.name} (tried {tried}); without network access, place {dest.name} (gzipped or not) "
+        f"in {dest.parent}, or in a folder passed with --data-dir (data.data_dir) or set in VAEKIT_DATA"
     )
 
 
 def _fetch_to_temp(url: str, dest: Path, timeout: float, progress: bool) -> tuple[Path, str]:
     """Stream `url` into a temporary file beside `dest`; return (temp path, sha256 hex)."""
     request = urllib.request.Request(url, headers={"User-Agent": "vaekit"})
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(name)
+    tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.part"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the user's umask, as for any file
     digest = hashlib.sha256()
     done = False
     try:

@@ -8,15 +8,19 @@ broken gzip stream) is a :class:`DataFormatError` naming the file.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import struct
 import sys
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from vaekit.errors import DataFormatError, DatasetNotFoundError
+from vaekit.resources import memory_limit
 
 # IDX dtype codes -> big-endian numpy dtypes
 _IDX_DTYPES: dict[int, str] = {
@@ -38,45 +42,89 @@ IDX_STEMS = (
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")  # Debian's dataset-* packages install here
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's contents, gunzipped when it is gzip (by its magic bytes, not its name)."""
+GZIP_MAX_RATIO = 1100  # deflate cannot expand a stream more than ~1032-fold
+READ_LIMIT = 256 << 20  # bytes read_bytes inflates at most: the largest standard file is 78 MB
+
+
+def read_bytes(path: Path, limit: int = READ_LIMIT) -> bytes:
+    """The file's contents, gunzipped when it is gzip (by its magic bytes, not its name), streamed
+    so a small file that inflates to more than ``limit`` bytes stops there with an error."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            f = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+            data = f.read(limit + 1)
     except OSError as e:
-        raise DataFormatError(f"{path} could not be read: {e.strerror or e}") from e
-    if data[:2] != b"\x1f\x8b":
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataFormatError(
-            f"{path} is a corrupt or truncated gzip file ({e}); delete it and fetch it again"
-        ) from e
+        if isinstance(e, gzip.BadGzipFile) or not getattr(e, "errno", None):
+            raise DataFormatError(f"{path} is a corrupt or truncated gzip file ({e}); delete it and fetch it again") from None
+        raise DataFormatError(f"{path} could not be read: {e.strerror or e}") from None
+    except (EOFError, zlib.error) as e:
+        raise DataFormatError(f"{path} is a corrupt or truncated gzip file ({e}); delete it and fetch it again") from None
+    if len(data) > limit:
+        raise DataFormatError(f"{path} holds more than {limit >> 20} MB of data; it is not a standard data file")
+    return data
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (raw or gzipped) into a read-only array in native byte order."""
+    """Read an IDX file (raw or gzipped) into an array in native byte order. The header is read and
+    checked first; then exactly the bytes it announces are read (streamed), so a bad or hostile
+    header costs no more memory than the data it claims, and never more than the machine has."""
     path = Path(path)
-    data = read_bytes(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise DataFormatError(
-            f"{path} is not an IDX (MNIST-format) file: bad magic number {data[:4].hex() or 'none'}"
-        )
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
+    try:
+        with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
+            gz = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            f = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+            return _read_idx(path, f, size, gz)
+    except OSError as e:
+        if isinstance(e, gzip.BadGzipFile) or not getattr(e, "errno", None):
+            raise DataFormatError(f"{path} is a corrupt or truncated gzip file ({e}); delete it and fetch it again") from None
+        raise DataFormatError(f"{path} could not be read: {e.strerror or e}") from None
+    except (EOFError, zlib.error) as e:
+        raise DataFormatError(f"{path} is a corrupt or truncated gzip file ({e}); delete it and fetch it again") from None
+
+
+def _read_idx(path: Path, f: BinaryIO, size: int, gz: bool) -> np.ndarray:
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
+        raise DataFormatError(f"{path} is not an IDX (MNIST-format) file: bad magic number {magic.hex() or 'none'}")
+    ndim = magic[3]
+    head = f.read(4 * ndim)
+    if ndim == 0 or len(head) < 4 * ndim:
         raise DataFormatError(f"{path}: IDX header is truncated or has no dimensions")
-    dims = tuple(int(d) for d in np.frombuffer(data, ">i4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    found = len(data) - header
-    if found != expected:
+    dims = struct.unpack(f">{ndim}i", head)
+    if any(d < 0 for d in dims):
+        raise DataFormatError(f"{path}: IDX header has a negative dimension {dims}; the file is damaged")
+    dtype = np.dtype(_IDX_DTYPES[magic[2]])
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: no overflow
+    header = 4 + 4 * ndim
+    if not gz and expected != size - header:  # a plain file's size says it all, before any reading
+        found = size - header
         what = "truncated" if found < expected else "longer than its header says"
         raise DataFormatError(
-            f"{path} is {what}: the header {dims} needs {expected} bytes of data, "
-            f"found {found}; delete the file and fetch it again"
+            f"{path} is {what}: the header {dims} needs {expected} bytes of data, found {found}; delete the file and fetch it again"
         )
-    arr = np.frombuffer(data, dtype, offset=header).reshape(dims)
+    if gz and expected > size * GZIP_MAX_RATIO:  # more than deflate can expand this file to
+        raise DataFormatError(
+            f"{path} is truncated: the header {dims} needs {expected} bytes of data, more than the "
+            f"{size}-byte gzip file can hold; delete the file and fetch it again"
+        )
+    if expected > memory_limit():
+        raise DataFormatError(f"{path}: the header {dims} claims {expected / 1e9:.1f} GB of data, more than this machine's memory")
+    data = f.read(expected)
+    if len(data) < expected:
+        raise DataFormatError(
+            f"{path} is truncated: the header {dims} needs {expected} bytes of data, "
+            f"found {len(data)}; delete the file and fetch it again"
+        )
+    if f.read(1):
+        raise DataFormatError(
+            f"{path} is longer than its header says: the header {dims} needs {expected} bytes of data; "
+            "delete the file and fetch it again"
+        )
+    arr = np.frombuffer(data, dtype).reshape(dims)
     return arr if dtype.itemsize == 1 else arr.astype(dtype.newbyteorder("="))
 
 
@@ -129,16 +177,10 @@ def find_files(
             return {stem: p for stem, p in found.items() if p is not None}
 
     needed = ", ".join(stem + "[.gz]" for stem in stems)
-    where = (
-        f"{name}: data files not found.\nNeeded: {needed}\nLooked in:\n  "
-        + "\n  ".join(str(d) for d in dirs)
-    )
-    how = (
-        "Put the files in a folder and pass --data-dir FOLDER (data.data_dir) "
-        "or set VAEKIT_DATA=FOLDER."
-    )
+    where = f"{name}: data files not found (needed: {needed}; looked in: {', '.join(str(d) for d in dirs)})"
+    how = "put the files in a folder and pass --data-dir FOLDER (data.data_dir) or set VAEKIT_DATA=FOLDER"
     if not download:
-        raise DatasetNotFoundError(f"{where}\nDownloading is off (data.download = false). {how}")
+        raise DatasetNotFoundError(f"{where}; downloading is off (data.download = false): {how}")
 
     from vaekit.data.download import fetch  # only when we really download
 
@@ -148,7 +190,7 @@ def find_files(
         for stem in stems:
             out[stem] = _find_in(dest, stem) or fetch(name, stem, dest, progress=sys.stderr.isatty())
     except DatasetNotFoundError as e:
-        raise DatasetNotFoundError(f"{where}\n{e}") from None
+        raise DatasetNotFoundError(f"{where}; {e}") from None
     return out
 
 

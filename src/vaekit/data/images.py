@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 from vaekit.config import DataConfig
 from vaekit.data.registry import Part, Raw, cached_raw, file_key, register
 from vaekit.errors import DataFormatError, DatasetNotFoundError
+from vaekit.resources import memory_limit
 
 GRAY_MODES = frozenset({"1", "L", "LA", "La"})
 
@@ -41,6 +43,8 @@ def load_folder(cfg: DataConfig, path_text: str) -> Raw:
 def list_images(root: Path) -> tuple[list[Path], list[int] | None, tuple[str, ...]]:
     """(files in order, label per file or None, class names)."""
     entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    for p in entries:
+        _check_entry(root, p)
     class_dirs = [p for p in entries if p.is_dir()]
     loose = [p for p in entries if p.is_file()]
     if not class_dirs:
@@ -63,6 +67,18 @@ def list_images(root: Path) -> tuple[list[Path], list[int] | None, tuple[str, ..
     return files, labels, tuple(p.name for p in class_dirs)
 
 
+def _check_entry(root: Path, p: Path) -> None:
+    """Links that lead nowhere or back into the folder, and special files, named as what they are."""
+    if p.is_symlink():
+        if not p.exists():
+            raise DataFormatError(f"{p} is a broken or looping symbolic link; remove it, or point it at an image or a folder")
+        target = Path(os.path.realpath(p))
+        if p.is_dir() and Path(os.path.realpath(root)).is_relative_to(target):
+            raise DataFormatError(f"{p} is a symbolic link to {target}, which contains it (a loop); remove the link")
+    elif not p.is_dir() and not p.is_file():
+        raise DataFormatError(f"{p} is neither an image file nor a folder; remove it from the data folder")
+
+
 def _walk(folder: Path) -> list[Path]:
     out: list[Path] = []
     for here, dirs, names in os.walk(folder):
@@ -77,6 +93,12 @@ def read_images(
     from PIL import Image
 
     height, width = common_size(files, cfg)
+    need = 2 * len(files) * 3 * height * width  # decoded images, then the stacked array; colour at most
+    if need > memory_limit():
+        raise DataFormatError(
+            f"{len(files)} images of {height}x{width} pixels need about {need / 1e9:.1f} GB to decode, more than this "
+            "machine's memory; set data.image_size smaller, or data.streaming = true"
+        )
     arrays = []  # (H, W) grey or (H, W, 3) colour, uint8
     for path in files:
         with _open(path) as im:
@@ -146,14 +168,20 @@ def _open(path: Path) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        return Image.open(path)
+        with warnings.catch_warnings():  # a decompression bomb is an error naming the file, not a warning
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise DataFormatError(
+            f"{path} is too large to decode safely ({e}); resize it, or remove it from the folder"
+        ) from None
     except UnidentifiedImageError:
         raise DataFormatError(
             f"{path} is not an image (PIL cannot read it); remove it or move it out of the "
             "folder (names starting with '.' are skipped)"
         ) from None
-    except (OSError, Image.DecompressionBombError) as e:
-        raise DataFormatError(f"{path} could not be read: {e}") from e
+    except OSError as e:
+        raise DataFormatError(f"{path} could not be read: {e.strerror or e}") from None
 
 
 def _decode(im: Any, size: tuple[int, int], channels: str, image_module: Any) -> np.ndarray:

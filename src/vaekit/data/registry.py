@@ -24,7 +24,7 @@ import torch
 
 from vaekit.config import DataConfig
 from vaekit.data.base import DataSplits, Split, Standardizer
-from vaekit.errors import ConfigError, DataError, DatasetNotFoundError
+from vaekit.errors import ConfigError, DataError, DataFormatError, DatasetNotFoundError
 
 SPLITS = ("train", "validation", "test")
 
@@ -141,6 +141,13 @@ def _build(cfg: DataConfig, raw: Raw) -> DataSplits:
     if raw.standardize:
         scaler = fit_standardizer(splits["train"].x, raw.columns)
         splits = {s: Split(scaler.transform(v.x), v.y) for s, v in splits.items()}
+
+    for name, v in splits.items():  # NaN marks a missing cell; an infinity is never data (images are checked by their loaders)
+        if raw.kind == "tabular" and bool(torch.isinf(v.x).any()):
+            raise DataFormatError(
+                f"{cfg.source}: the {name} split holds values that are infinite in float32 (after standardising); "
+                "rescale the data so every value stays well within +-3.4e38"
+            )
 
     if cfg.binarize == "static":
         # sampled once, fixed by the data seed; one generator per split so that limit/classes on

@@ -17,6 +17,7 @@ FASHION_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
+AMAT_LIMIT = 128 << 20  # bytes: the largest official .amat (train) is 78.4 MB; a bigger one is not one
 AMAT_STEMS = (
     "binarized_mnist_train.amat",
     "binarized_mnist_valid.amat",
@@ -108,7 +109,7 @@ def load_binarized_mnist(cfg: DataConfig, arg: str) -> Raw:
 
 def read_amat(path: Path, width: int = 784) -> np.ndarray:
     """An .amat(.gz) file of 0/1 values, one image per line -> (N, width) uint8 in {0, 1}."""
-    data = read_bytes(path)
+    data = read_bytes(path, limit=AMAT_LIMIT)
     buf = np.frombuffer(data, np.uint8)
     row = 2 * width  # "d d d ... d\n": one digit and one separator per value
     if buf.size and buf.size % row == 0:

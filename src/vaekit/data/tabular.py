@@ -27,6 +27,8 @@ from vaekit.errors import DataFormatError, DatasetNotFoundError
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})
 LABEL_COLUMNS = ("label", "y")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an .npz is a zip archive (the second: an empty one)
 NPZ_LAYOUTS = ({"x", "y"}, {"x_train", "y_train", "x_test", "y_test"})
 
 
@@ -137,11 +139,11 @@ def _numeric(path: Path, name: str, values: tuple[str, ...], lines: list[int]) -
                     f"Every column except a label column ({' or '.join(LABEL_COLUMNS)}) must be "
                     "numeric; leave the cell empty or write NA for a missing value"
                 ) from None
-    bad = np.flatnonzero(np.isinf(col))
+    bad = np.flatnonzero(np.isinf(col) | (np.abs(col) > FLOAT32_MAX))  # training is float32
     if bad.size:
         raise DataFormatError(
-            f"{path}, line {lines[bad[0]]}, column {name!r}: infinite value; use a finite "
-            "number, or leave the cell empty for a missing value"
+            f"{path}, line {lines[bad[0]]}, column {name!r}: {values[bad[0]].strip()!r} is infinite or too large "
+            "(beyond +-3.4e38, the float32 range); use a finite number, or leave the cell empty for a missing value"
         )
     return col
 
@@ -174,6 +176,7 @@ def load_npz(cfg: DataConfig, path_text: str) -> Raw:
 
 
 def read_npz(path: Path) -> Raw:
+    _check_npz_file(path)
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -214,15 +217,39 @@ def read_npz(path: Path) -> Raw:
     return Raw(kind, train, test=test, num_classes=num_classes)
 
 
+def _check_npz_file(path: Path) -> None:
+    """Before numpy reads it: the file must be a zip archive (what np.savez writes) whose arrays fit
+    in memory (the sizes come from the archive's directory; numpy reads no more than they say)."""
+    from vaekit.resources import memory_limit
+
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise DataFormatError(f"{path} could not be read: {e.strerror or e}") from None
+    if magic[:4] == b"\x93NUM":
+        raise DataFormatError(f"{path} is a single .npy array; save with np.savez(path, x=...)")
+    if magic not in ZIP_MAGIC:
+        raise DataFormatError(f"{path} is not an .npz file (not a zip archive of arrays); save the arrays with np.savez(path, x=...)")
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise DataFormatError(f"{path} is not a readable .npz file ({e})") from None
+    if 2 * total > memory_limit():  # the arrays, and their float32 copies
+        raise DataFormatError(f"{path} holds {total / 1e9:.1f} GB of arrays, more than this machine's memory can load")
+
+
 def _npz_x(
     path: Path, key: str, arr: np.ndarray
 ) -> tuple[Literal["image", "tabular"], np.ndarray]:
     if arr.dtype.kind not in "biuf":
         raise DataFormatError(f"{path}: array {key!r} has dtype {arr.dtype}; expected numbers")
     if arr.ndim == 2:  # (N, D) table
-        x = arr.astype(np.float32)
+        with np.errstate(over="ignore"):  # values beyond float32 become inf: reported below
+            x = arr.astype(np.float32)
         if np.isinf(x).any():
-            raise DataFormatError(f"{path}: array {key!r} has infinite values")
+            raise DataFormatError(f"{path}: array {key!r} has infinite values or values beyond the float32 range (+-3.4e38)")
         return "tabular", x
     if arr.ndim == 3:
         arr = arr[:, None]  # (N, H, W) -> (N, 1, H, W)
@@ -236,7 +263,8 @@ def _npz_x(
     if arr.dtype == np.uint8:
         return "image", np.ascontiguousarray(arr)
     if arr.dtype.kind == "f" or arr.dtype == np.bool_:
-        x = np.ascontiguousarray(arr, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values are reported below
+            x = np.ascontiguousarray(arr, dtype=np.float32)
         if x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
             raise DataFormatError(
                 f"{path}: float images in {key!r} must be finite and in [0, 1]; "

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from vaekit.errors import TrainingError
+from vaekit.errors import ConfigError, TrainingError
 
 TIMEOUT = datetime.timedelta(minutes=10)
 TAIL_LINES = 8  # of a failing rank's traceback, in launch's error
@@ -60,6 +60,21 @@ def init(env: DistEnv, device: torch.device) -> torch.device:
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, rank=env.rank, world_size=env.world_size, timeout=TIMEOUT)
         atexit.register(shutdown, wait=False)  # a rank that fails still leaves before interpreter teardown
+    return device
+
+
+def check_device(name: str) -> torch.device:
+    """``train.device`` as a torch device this machine has."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"train.device {name!r} is not a device: use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device {name!r}: this machine has no CUDA GPU (or torch was built without CUDA); use cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"train.device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"train.device {name!r}: MPS is not available on this machine; use cpu")
     return device
 
 
@@ -122,11 +137,12 @@ def _worker(rank: int, world_size: int, port: int, cfg_dict: dict, out: str, res
         LOCAL_RANK=str(rank),
         TORCHELASTIC_USE_AGENT_STORE="True",  # the launcher hosts the store: every rank is a client
     )
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # gloo's own listening sockets: loopback only
     from vaekit.config import RunConfig
     from vaekit.training.loop import fit
 
     try:
-        fit(RunConfig.from_dict(cfg_dict), out, resume=resume)
+        fit(RunConfig.from_dict(cfg_dict), out, resume=resume, lock=False)  # the launcher holds the run's lock
     except BaseException:
         shutdown(wait=False)
         raise
@@ -137,8 +153,7 @@ def launch(cfg, out: str | Path, devices: int, resume: bool = False) -> None:
     """Run ``fit`` in ``devices`` local processes; the first failure stops them all."""
     import torch.multiprocessing as mp
 
-    # port 0: the OS picks a free port and the store holds it until every rank has finished
-    store = dist.TCPStore("127.0.0.1", 0, is_master=True, timeout=TIMEOUT, wait_for_workers=False)
+    store = local_store()
     try:
         mp.start_processes(
             _worker, args=(devices, store.port, cfg.to_dict(), str(out), resume), nprocs=devices, join=True, start_method="spawn"
@@ -152,6 +167,25 @@ def launch(cfg, out: str | Path, devices: int, resume: bool = False) -> None:
         ) from None
     finally:
         del store
+
+
+def local_store() -> dist.TCPStore:
+    """The rendezvous store of a local launch, listening on 127.0.0.1 only. TCPStore binds every
+    interface when it opens the port itself, so it is handed a loopback socket instead; port 0: the
+    OS picks a free port, held until every rank has finished."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        port = sock.getsockname()[1]
+    except OSError:
+        sock.close()
+        raise
+    return dist.TCPStore(
+        "127.0.0.1", port, is_master=True, timeout=TIMEOUT, wait_for_workers=False, master_listen_fd=sock.detach()
+    )
 
 
 def _failure(report: str) -> str:

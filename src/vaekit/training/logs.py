@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from vaekit.checkpoint import METRICS
+from vaekit.checkpoint import METRICS, atomic_write_bytes, parse_metrics_line
+from vaekit.errors import RunDirError
 
 
 class MetricsLog:
@@ -17,8 +18,8 @@ class MetricsLog:
     def __init__(self, run_dir: Path, tensorboard: bool, resume_epoch: int | None = None):
         self.path = Path(run_dir) / METRICS
         if resume_epoch is not None and self.path.is_file():
-            kept = [ln for ln in self.path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= resume_epoch]
-            self.path.write_text("".join(ln + "\n" for ln in kept))
+            kept = [json.dumps(row) for row in _rows_to_keep(self.path, resume_epoch)]
+            atomic_write_bytes(self.path, "".join(ln + "\n" for ln in kept).encode())
         self.writer = None
         if tensorboard:
             try:
@@ -41,3 +42,21 @@ class MetricsLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def _rows_to_keep(path: Path, resume_epoch: int) -> list[dict[str, Any]]:
+    """The rows up to the checkpoint's epoch. A damaged last line is what a kill during an append
+    leaves (its epoch is past the checkpoint), so it is dropped; damage elsewhere is an error."""
+    try:
+        lines = [ln for ln in path.read_bytes().decode("utf-8").splitlines() if ln.strip()]
+    except UnicodeDecodeError:
+        raise RunDirError(f"{path} is not text (damaged); delete it and resume again") from None
+    rows = []
+    for i, line in enumerate(lines):
+        row = parse_metrics_line(line)
+        if row is None and i == len(lines) - 1:
+            break
+        if row is None:
+            raise RunDirError(f"{path}, line {i + 1} is not a metrics row (damaged); delete the line or the file and resume again")
+        rows.append(row)
+    return [row for row in rows if row["epoch"] <= resume_epoch]

@@ -23,14 +23,16 @@ from pathlib import Path
 import torch
 
 import vaekit
-from vaekit.checkpoint import MODEL, SCALER, RunDir, RunInfo, atomic_write_json, save_tensors, write_config
+from vaekit.checkpoint import MODEL, SCALER, TRAIN_STATE, RunDir, RunInfo, atomic_write_json, save_tensors, write_config
 from vaekit.config import RunConfig, TrainConfig
 from vaekit.core import VAE, build_model
 from vaekit.core.elbo import MeanELBO, mean_elbo, split_missing
+from vaekit.core.size import check_model_fits
 from vaekit.data import DataSplits
 from vaekit.data.batches import TensorBatches, TensorChunks
 from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, open_data, training_batches
-from vaekit.errors import ConfigError, RunDirError, TrainingError
+from vaekit.errors import ConfigError, RunDirError, TrainingError, TrainingInterrupted
+from vaekit.runlock import claim_run_dir
 from vaekit.training import ddp, schedules
 from vaekit.training.logs import MetricsLog
 from vaekit.training.objectives import TrainObjective, make_objective
@@ -90,9 +92,28 @@ class _Epoch:
     bad: int
     seconds: float
     extras: dict[str, float]  # epoch means of the objective's optional terms (perplexity, tc, ...)
+    consecutive_bad: int = 0  # NaN/Inf steps in a row at the epoch's end (carried into the next)
 
 
 def fit(
+    cfg: RunConfig | None,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    data: DataSplits | StreamedSplits | None = None,
+    figures: bool = True,
+    lock: bool = True,
+) -> Run:
+    """Train ``cfg`` into ``out`` (a new or empty folder) or continue the run there, holding the run
+    directory's lock throughout (see runlock.py), so a second writer fails at once. ``lock=False``:
+    the caller holds it (the ``--devices`` launcher, whose ranks run here). See ``_fit``."""
+    if not (lock and ddp.env_from_environment().is_main):
+        return _fit(cfg, out, resume=resume, data=data, figures=figures)
+    with claim_run_dir(out, new=not resume, what="vaekit train"):
+        return _fit(cfg, out, resume=resume, data=data, figures=figures)
+
+
+def _fit(
     cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: DataSplits | StreamedSplits | None = None, figures: bool = True
 ) -> Run:
     """Train ``cfg`` into run directory ``out``, or continue the run there (``resume=True``; ``cfg``
@@ -106,12 +127,10 @@ def fit(
     env = ddp.env_from_environment()
     if cfg is None and not resume:
         raise ConfigError("fit needs a RunConfig unless resume=True")
-    device = ddp.init(env, torch.device((cfg or RunDir(out).config).train.device))
+    device = ddp.init(env, ddp.check_device((cfg or RunDir(out).config).train.device))
     if resume:
         saved = RunDir(out)
         cfg = _resumed_config(saved.config, cfg)
-        if cfg != saved.config and env.is_main:
-            write_config(out, cfg, saved.info)
     elif ddp.broadcast_float(float((out / "config.json").exists()), env):  # rank 0 decides, before it writes
         raise RunDirError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
     _check(cfg, env)
@@ -128,6 +147,11 @@ def fit(
     cfg = _resolve_condition(cfg, data)
     if isinstance(data, StreamedSplits) and cfg.model.posterior.kind == "vq":
         raise ConfigError("model.posterior='vq' fits its code prior over the training split in memory: set data.streaming=false")
+    if len(data.validation) == 0:
+        raise ConfigError(
+            f"the validation split of {data.name!r} is empty, so no epoch could be judged: raise data.validation_fraction"
+        )
+    check_model_fits(cfg.model, data.shape, training=True, batch_size=min(t.batch_size, len(data.train)))  # before allocating
     model = build_model(cfg.model, data.shape).to(device)
     optimizer = make_optimizer(model, t)
     batches, val_chunks = training_batches(
@@ -145,7 +169,7 @@ def fit(
     steps_per_epoch = max(1, math.ceil(batches.n / t.batch_size))
     objective = make_objective(t, model, steps_per_epoch=steps_per_epoch, dataset_size=batches.n, world_size=env.world_size)
 
-    if resume:
+    if resume and (out / TRAIN_STATE).is_file():  # else it stopped before its first checkpoint: start over
         progress = load_train_state(out, model, optimizer, gens, objective.modules, objective.optimizers)
         if progress.finished and progress.epoch < t.epochs and progress.stop_reason == "completed":
             progress = replace(progress, finished=False, stop_reason="")  # more epochs were asked for
@@ -162,6 +186,8 @@ def fit(
     loss_module = LossModule(model, objective)  # DDP wraps the whole loss computation; the core never sees it
     train_model = torch.nn.parallel.DistributedDataParallel(loss_module) if env.enabled else loss_module
     log = MetricsLog(out, t.tensorboard, resume_epoch=progress.epoch if resume else None) if env.is_main else None
+    if resume and cfg != saved.config and env.is_main:  # only once the saved state and metrics proved usable
+        write_config(out, cfg, saved.info)
 
     bar = _progress_bar(t, steps_per_epoch * t.epochs, progress.seen_batches) if env.is_main else None
     try:
@@ -171,6 +197,11 @@ def fit(
             started = time.perf_counter()
             val = _validate(model, val_chunks, env)
             epoch = progress.epoch + 1
+            if not math.isfinite(val.elbo):  # never saved, never reported as a best
+                raise TrainingError(
+                    f"the validation ELBO is {val.elbo} after epoch {epoch}: training diverged, and the last good "
+                    "checkpoint is intact; lower train.lr, set train.grad_clip, or check the data"
+                )
             # rank 0's clock decides time limits, so every rank stops after the same epoch
             elapsed = ddp.broadcast_float(progress.elapsed + ep.seconds + time.perf_counter() - started, env)
             improved = val.elbo > progress.best_val_elbo or (env.is_main and not (out / MODEL).exists())
@@ -183,12 +214,18 @@ def fit(
                 step=ep.step,
                 seen_batches=ep.seen_batches,
                 bad_steps=ep.bad,
+                consecutive_bad=ep.consecutive_bad,
                 best_val_elbo=max(val.elbo, progress.best_val_elbo),
                 best_epoch=epoch if improved else progress.best_epoch,
                 epochs_since_best=0 if improved else progress.epochs_since_best + 1,
                 plateau=plateau,
                 elapsed=elapsed,
             )
+            if ep.step == 0 and ep.bad:
+                raise TrainingError(
+                    f"every one of the {ep.bad} steps so far had a NaN/Inf loss or gradient; lower train.lr, "
+                    "set train.grad_clip, or check the data for NaN/Inf values"
+                )
             stop = _stop_reason(t, progress) or ("completed" if epoch >= t.epochs else "")
             if stop:
                 progress = replace(progress, finished=True, stop_reason=stop)
@@ -216,7 +253,7 @@ def fit(
                 )
                 save_train_state(out, model, optimizer, gens, progress, objective.modules, objective.optimizers)
     except KeyboardInterrupt:
-        raise TrainingError(
+        raise TrainingInterrupted(
             f"interrupted; the last finished epoch is saved: continue with 'vaekit train --resume {out}'"
         ) from None
     finally:
@@ -251,7 +288,8 @@ def _train_epoch(
     k = objective.samples
     noise_shape = (vae.latent_dim,) if k is None else (k, vae.latent_dim)
     has_missing = batches.has_missing  # found once, not per step
-    seen, seen_batches, step, bad, consecutive_bad = 0, progress.seen_batches, progress.step, progress.bad_steps, 0
+    seen, seen_batches, step, bad = 0, progress.seen_batches, progress.step, progress.bad_steps
+    consecutive_bad = progress.consecutive_bad  # counted across epochs: short epochs must not reset it
     if t.lr_schedule == "step":
         _set_lr(optimizer, schedules.step_lr(progress.epoch, t.lr, t.lr_step_epochs, t.lr_gamma))
     elif t.lr_schedule == "plateau":
@@ -299,7 +337,7 @@ def _train_epoch(
     totals = ddp.all_reduce_sum(torch.cat([sums, extra_sums, torch.tensor([float(seen)], device=sums.device)]), env)
     means = (totals[:-1] / totals[-1].clamp(min=1)).tolist()
     extras = dict(zip(extra_names or [], means[3:]))
-    return _Epoch(means[0], means[1], means[2], seen_batches, step, bad, time.perf_counter() - started, extras)
+    return _Epoch(means[0], means[1], means[2], seen_batches, step, bad, time.perf_counter() - started, extras, consecutive_bad)
 
 
 def _validate(model: VAE, chunks: TensorChunks | StreamChunks, env: ddp.DistEnv) -> MeanELBO:

@@ -9,14 +9,17 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, constraints
 
+from vaekit.config_checks import integer
 from vaekit.core.likelihoods import Likelihood
-from vaekit.errors import ModelError
 from vaekit.registry import LIKELIHOODS
 
 
 @dataclass(frozen=True)
 class DiscretizedLogisticOptions:
     bins: int = 256  # number of intensity levels (256 for 8-bit images)
+
+    def __post_init__(self) -> None:
+        integer("model.likelihood.bins", self.bins, 2)
 
 
 class DiscretizedLogistic(Distribution):
@@ -80,8 +83,6 @@ class DiscretizedLogisticLikelihood(Likelihood):
 
     def __init__(self, data_shape: tuple[int, ...], options: DiscretizedLogisticOptions = DiscretizedLogisticOptions()):
         super().__init__(data_shape)
-        if options.bins < 2:
-            raise ModelError(f"model.likelihood.bins must be at least 2, got {options.bins}")
         self.bins = options.bins
 
     def forward(self, h: torch.Tensor) -> Distribution:

@@ -9,14 +9,17 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Normal
 
+from vaekit.config_checks import number
 from vaekit.core.likelihoods import Likelihood
-from vaekit.errors import ModelError
 from vaekit.registry import LIKELIHOODS, NoOptions
 
 
 @dataclass(frozen=True)
 class GaussianOptions:
     scale: float = 1.0  # the fixed standard deviation, in data units
+
+    def __post_init__(self) -> None:
+        number("model.likelihood.scale", self.scale, 0.0, low_open=True)
 
 
 class _Gaussian(Likelihood):
@@ -32,8 +35,6 @@ class GaussianLikelihood(_Gaussian):
 
     def __init__(self, data_shape: tuple[int, ...], options: GaussianOptions = GaussianOptions()):
         super().__init__(data_shape)
-        if not (options.scale > 0 and math.isfinite(options.scale)):
-            raise ModelError(f"model.likelihood.scale must be a positive number, got {options.scale}")
         self.register_buffer("log_scale", torch.full(self.data_shape, math.log(options.scale)), persistent=False)
 
 

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch.distributions import Distribution, Laplace
 
+from vaekit.config_checks import number
 from vaekit.core.likelihoods import Likelihood
-from vaekit.errors import ModelError
 from vaekit.registry import LIKELIHOODS
 
 
 @dataclass(frozen=True)
 class LaplaceOptions:
     scale: float = 1.0  # the fixed scale b, in data units
+
+    def __post_init__(self) -> None:
+        number("model.likelihood.scale", self.scale, 0.0, low_open=True)
 
 
 @LIKELIHOODS.register("laplace", LaplaceOptions)
@@ -24,8 +26,6 @@ class LaplaceLikelihood(Likelihood):
 
     def __init__(self, data_shape: tuple[int, ...], options: LaplaceOptions = LaplaceOptions()):
         super().__init__(data_shape)
-        if not (options.scale > 0 and math.isfinite(options.scale)):
-            raise ModelError(f"model.likelihood.scale must be a positive number, got {options.scale}")
         self.scale = options.scale
 
     def forward(self, h: torch.Tensor) -> Distribution:

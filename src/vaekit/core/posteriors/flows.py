@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Distribution, constraints
 
+from vaekit.config_checks import integer
 from vaekit.core.made import MADE
-from vaekit.errors import ModelError
 from vaekit.registry import POSTERIORS
 
 
@@ -163,27 +163,27 @@ class FlowPosterior(nn.Module):
 class PlanarOptions:
     steps: int = 4  # planar maps
 
+    def __post_init__(self) -> None:
+        integer("model.posterior.steps", self.steps, 1)
+
 
 @dataclass(frozen=True)
 class IAFOptions:
     steps: int = 4  # inverse autoregressive steps
     hidden: int = 64  # hidden width of each MADE (and of the context the encoder emits)
 
-
-def _check_steps(steps: int) -> None:
-    if steps < 1:
-        raise ModelError(f"model.posterior.steps must be at least 1, got {steps}")
+    def __post_init__(self) -> None:
+        integer("model.posterior.steps", self.steps, 1)
+        integer("model.posterior.hidden", self.hidden, 1)
 
 
 @POSTERIORS.register("planar", PlanarOptions)
 def planar_posterior(latent_dim: int, options: PlanarOptions) -> FlowPosterior:
     """A diagonal Gaussian pushed through planar maps (Rezende & Mohamed 2015)."""
-    _check_steps(options.steps)
     return FlowPosterior(latent_dim, "planar", options.steps)
 
 
 @POSTERIORS.register("iaf", IAFOptions)
 def iaf_posterior(latent_dim: int, options: IAFOptions) -> FlowPosterior:
     """A diagonal Gaussian pushed through inverse autoregressive steps (Kingma et al. 2016)."""
-    _check_steps(options.steps)
     return FlowPosterior(latent_dim, "iaf", options.steps, options.hidden)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, constraints
 
+from vaekit.config_checks import integer, number
 from vaekit.errors import ModelError
 from vaekit.registry import POSTERIORS
 
@@ -62,6 +63,12 @@ class VQOptions:
     decay: float = 0.99  # EMA decay of the codebook updates
     commitment: float = 0.25  # weight of the commitment loss
 
+    def __post_init__(self) -> None:
+        integer("model.posterior.codes", self.codes, 2)
+        integer("model.posterior.code_dim", self.code_dim, 1)
+        number("model.posterior.decay", self.decay, 0.0, 1.0, low_open=True, high_open=True)
+        number("model.posterior.commitment", self.commitment, 0.0)
+
 
 @POSTERIORS.register("vq", VQOptions)
 class VectorQuantizer(nn.Module):
@@ -72,10 +79,6 @@ class VectorQuantizer(nn.Module):
         codes, code_dim, decay, commitment = options.codes, options.code_dim, options.decay, options.commitment
         if code_dim < 1 or latent_dim % code_dim:
             raise ModelError(f"model.latent_dim ({latent_dim}) must be a multiple of model.posterior.code_dim ({code_dim})")
-        if codes < 2:
-            raise ModelError(f"model.posterior.codes must be at least 2, got {codes}")
-        if not 0.0 < decay < 1.0:
-            raise ModelError(f"model.posterior.decay must be in (0, 1), got {decay}")
         self.latent_dim = self.params_out = latent_dim
         self.positions, self.code_dim, self.n_codes = latent_dim // code_dim, code_dim, codes
         self.decay, self.commitment = decay, commitment

@@ -10,13 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
 
-from vaekit.errors import ModelError
+from vaekit.config_checks import integer
 from vaekit.registry import PRIORS
 
 
 @dataclass(frozen=True)
 class MixtureOptions:
     components: int = 10  # K mixture components
+
+    def __post_init__(self) -> None:
+        integer("model.prior.components", self.components, 1)
 
 
 @PRIORS.register("mixture", MixtureOptions)
@@ -26,8 +29,6 @@ class MixturePrior(nn.Module):
     def __init__(self, latent_dim: int, data_shape: tuple[int, ...] = (), options: MixtureOptions = MixtureOptions()):
         super().__init__()
         components = options.components
-        if components < 1:
-            raise ModelError(f"model.prior.components must be at least 1, got {components}")
         self.latent_dim = latent_dim
         self.logits = nn.Parameter(torch.zeros(components))  # (K,)
         self.locs = nn.Parameter(torch.randn(components, latent_dim))  # (K, D) spread out, not collapsed

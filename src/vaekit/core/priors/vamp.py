@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, MixtureSameFamily, MultivariateNormal, Normal
 
+from vaekit.config_checks import integer
 from vaekit.errors import ModelError
 from vaekit.registry import PRIORS
 
@@ -16,6 +17,9 @@ from vaekit.registry import PRIORS
 @dataclass(frozen=True)
 class VampOptions:
     components: int = 10  # K pseudo-inputs
+
+    def __post_init__(self) -> None:
+        integer("model.prior.components", self.components, 1)
 
 
 @PRIORS.register("vamp", VampOptions)
@@ -25,8 +29,6 @@ class VampPrior(nn.Module):
     def __init__(self, latent_dim: int, data_shape: tuple[int, ...], options: VampOptions = VampOptions()):
         super().__init__()
         components = options.components
-        if components < 1:
-            raise ModelError(f"model.prior.components must be at least 1, got {components}")
         self.latent_dim = latent_dim
         center = 0.5 if len(data_shape) == 3 else 0.0  # images live in [0, 1]; tables are standardised
         self.pseudo_inputs = nn.Parameter(center + 0.05 * torch.randn(components, *data_shape))  # (K, *data_shape)

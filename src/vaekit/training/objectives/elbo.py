@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vaekit.config import TrainConfig
+from vaekit.config_checks import integer, number
 from vaekit.core.elbo import ELBOTerms, elbo
-from vaekit.errors import ConfigError
 from vaekit.registry import OBJECTIVES
 from vaekit.training import schedules
 from vaekit.training.objectives import ObjectiveContext, TrainObjective, loss_function
@@ -17,6 +17,10 @@ class ELBOOptions:
     capacity_max: float = 0.0  # > 0: loss = recon + beta * |KL - C|, C linear 0 -> capacity_max (nats)
     capacity_steps: int = 10000  # optimizer steps over which the capacity C grows
 
+    def __post_init__(self) -> None:
+        number("train.objective.capacity_max", self.capacity_max, 0.0)
+        integer("train.objective.capacity_steps", self.capacity_steps, 1)
+
 
 @OBJECTIVES.register("elbo", ELBOOptions)
 class ELBOObjective(TrainObjective):
@@ -24,8 +28,6 @@ class ELBOObjective(TrainObjective):
 
     def __init__(self, t: TrainConfig, options: ELBOOptions, ctx: ObjectiveContext):
         super().__init__(t, options, ctx)
-        if options.capacity_max < 0 or options.capacity_steps < 1:
-            raise ConfigError("train.objective.capacity_max must be >= 0 and train.objective.capacity_steps >= 1")
         self._elbo = loss_function(elbo, t)
 
     def capacity(self, step: int) -> float | None:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from vaekit.config import TrainConfig
+from vaekit.config_checks import integer
 from vaekit.core.elbo import ELBOTerms
 from vaekit.core.iwae import iwae
-from vaekit.errors import ConfigError
 from vaekit.registry import OBJECTIVES
 from vaekit.training.objectives import ObjectiveContext, TrainObjective, loss_function
 
@@ -18,6 +18,9 @@ class IWAEOptions:
     k: int = 5  # importance samples per example
     estimator: Literal["iwae", "dreg"] = "iwae"  # dreg: doubly reparameterized encoder gradients
 
+    def __post_init__(self) -> None:
+        integer("train.objective.k", self.k, 1)
+
 
 @OBJECTIVES.register("iwae", IWAEOptions)
 class IWAEObjective(TrainObjective):
@@ -25,8 +28,6 @@ class IWAEObjective(TrainObjective):
 
     def __init__(self, t: TrainConfig, options: IWAEOptions, ctx: ObjectiveContext):
         super().__init__(t, options, ctx)
-        if options.k < 1:
-            raise ConfigError(f"train.objective.k (importance samples) must be at least 1, got {options.k}")
         self.samples = options.k
         self._iwae = loss_function(iwae, t)
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.config import TrainConfig
+from vaekit.config_checks import integer, number
 from vaekit.core.elbo import ELBOTerms, kl_terms, observed_log_prob
 from vaekit.core.networks import check_halvings
 from vaekit.core.posteriors import reparameterize
@@ -31,6 +32,13 @@ class VAEGANOptions:
     gan_weight: float = 1.0  # weight of the decoder's adversarial loss
     disc_channels: tuple[int, ...] = (32, 64)  # discriminator widths (conv for images, MLP otherwise)
     disc_lr: float | None = None  # discriminator learning rate (None: train.lr)
+
+    def __post_init__(self) -> None:
+        number("train.objective.gan_weight", self.gan_weight, 0.0)
+        for i, width in enumerate(self.disc_channels):
+            integer(f"train.objective.disc_channels[{i}]", width, 1)
+        if self.disc_lr is not None:
+            number("train.objective.disc_lr", self.disc_lr, 0.0, low_open=True)
 
 
 class Discriminator(nn.Module):
