@@ -9,7 +9,7 @@ import torch
 from vaekit.config import ModelConfig
 from vaekit.core import build_model
 from vaekit.errors import DataError
-from vaekit.runs import condition_for, load_run_data
+from vaekit.runs import condition_for
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "vaekit"
 
@@ -23,20 +23,6 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
     return {m for m in found if m.startswith("vaekit")}
-
-
-def test_evaluation_never_imports_applications_and_runs_sits_below_both():
-    for path in sorted((SRC / "evaluation").glob("*.py")):
-        bad = {m for m in imported_modules(path) if m.startswith(("vaekit.applications", "vaekit.training", "vaekit.commands"))}
-        assert not bad, (path.name, bad)
-    allowed = ("vaekit.checkpoint", "vaekit.data", "vaekit.errors")
-    assert all(m.startswith(allowed) for m in imported_modules(SRC / "runs.py")), imported_modules(SRC / "runs.py")
-
-
-def test_the_old_import_path_still_works():
-    from vaekit.applications import inputs
-
-    assert inputs.load_run_data is load_run_data and inputs.condition_for is condition_for
 
 
 def test_condition_for_passes_labels_to_conditional_models_only():

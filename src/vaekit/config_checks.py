@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
 
-from vaekit.config import RunConfig
 from vaekit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vaekit.config import RunConfig
 
 MAX_SEED = 2**62
 MAX_IMAGE_SIDE = 8192  # pixels: far beyond what a VAE here trains on, and a bound on one decoded image  # seeds (+ small offsets) must fit torch's and numpy's 64-bit generators

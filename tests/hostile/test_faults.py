@@ -20,7 +20,7 @@ from hostile_kit import LOCK, TINY, Ctx, run_main
 import vaekit.checkpoint
 import vaekit.training.loop as loop
 from vaekit.core.elbo import MeanELBO
-from vaekit.training import ddp
+from vaekit.training import ddp, launch
 
 
 def _one_line(result, code: int, expect: str) -> None:
@@ -168,7 +168,7 @@ def test_the_holder_of_a_run_is_named_across_processes(ctx: Ctx) -> None:
 
 
 def test_the_local_rendezvous_listens_on_loopback_only() -> None:
-    store = ddp.local_store()
+    store = launch.local_store()
     port = f"{store.port:04X}"
     listening = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaekit.errors import TrainingError
-from vaekit.training import ddp
+from vaekit.training import ddp, launch
 from vaekit.training.loop import fit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_shard_scales_make_the_mean_of_shard_losses_the_global_mean():
 @pytest.mark.slow
 def test_two_processes_match_one_and_write_one_run_directory(tmp_path):
     fit(cfg(), tmp_path / "single")
-    ddp.launch(cfg(), tmp_path / "multi", devices=2)
+    launch.launch(cfg(), tmp_path / "multi", devices=2)
     a, b = last_weights(tmp_path / "single"), last_weights(tmp_path / "multi")
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
@@ -55,7 +55,7 @@ def test_two_processes_match_one_and_write_one_run_directory(tmp_path):
 def test_a_failing_rank_stops_all_with_a_clear_message(tmp_path):
     bad = dataclasses.replace(cfg(), data=DataConfig(source="npz:/nonexistent/x.npz"))
     with pytest.raises(TrainingError, match="process .* failed, so all were stopped"):
-        ddp.launch(bad, tmp_path / "r", devices=2)
+        launch.launch(bad, tmp_path / "r", devices=2)
 
 
 @pytest.mark.slow
@@ -78,12 +78,12 @@ def test_two_processes_match_one_for_k_sample_noise_and_codebook_buffers(tmp_pat
     statistics are all-reduced, so the buffers match too."""
     iwae = dataclasses.replace(cfg(objective={"kind": "iwae", "k": 3}), seed=1)
     fit(iwae, tmp_path / "single")
-    ddp.launch(iwae, tmp_path / "multi", devices=2)
+    launch.launch(iwae, tmp_path / "multi", devices=2)
     vq = dataclasses.replace(
         cfg(), model=ModelConfig(arch="mlp", latent_dim=4, hidden=(16,), posterior={"kind": "vq", "codes": 8, "code_dim": 2})
     )
     fit(vq, tmp_path / "vq_single")
-    ddp.launch(vq, tmp_path / "vq_multi", devices=2)
+    launch.launch(vq, tmp_path / "vq_multi", devices=2)
     for a_dir, b_dir in (("single", "multi"), ("vq_single", "vq_multi")):
         a, b = last_weights(tmp_path / a_dir), last_weights(tmp_path / b_dir)
         for k in a:
@@ -97,11 +97,11 @@ def test_a_failing_rank_is_reported_with_its_message_or_its_traceback_tail():
         '  File "/x/loop.py", line 120, in fit\n    model = build(cfg)\n'
         "RuntimeError: Connection closed by peer [127.0.0.1]:4242"
     )
-    text = ddp._failure(report)
+    text = launch._failure(report)
     assert text.startswith("RuntimeError: Connection closed by peer")
     assert 'File "/x/loop.py", line 120, in fit' in text and "model = build(cfg)" in text
     user = report.rsplit("\n", 1)[0] + "\nvaekit.errors.DataFormatError: /d/1.png could not be decoded: truncated"
-    assert ddp._failure(user) == "/d/1.png could not be decoded: truncated"
+    assert launch._failure(user) == "/d/1.png could not be decoded: truncated"
 
 
 @pytest.mark.slow
@@ -119,7 +119,7 @@ def test_two_processes_streaming_a_png_folder_match_one_in_memory(tmp_path):
     one = dataclasses.replace(cfg(eval_batch_size=7), data=data)
     two = dataclasses.replace(one, data=dataclasses.replace(data, streaming=True, workers=1))
     fit(one, tmp_path / "single")
-    ddp.launch(two, tmp_path / "multi", devices=2)
+    launch.launch(two, tmp_path / "multi", devices=2)
     a, b = last_weights(tmp_path / "single"), last_weights(tmp_path / "multi")
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)

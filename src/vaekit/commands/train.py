@@ -95,10 +95,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.devices > 1:
         from vaekit.checkpoint import RunDir
         from vaekit.runlock import claim_run_dir
-        from vaekit.training import ddp
+        from vaekit.training.launch import launch
 
         with claim_run_dir(out, new=not resume, what=f"vaekit train --devices {args.devices}"):
-            ddp.launch(cfg, out, args.devices, resume=resume)
+            launch(cfg, out, args.devices, resume=resume)
         state = RunDir(out).train_state()
         print(
             f"{out}: {state['epoch']} epochs on {args.devices} processes ({state['stop_reason']}), best validation "

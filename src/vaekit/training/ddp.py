@@ -1,6 +1,6 @@
 """Several processes through PyTorch's own DistributedDataParallel.
 
-Two ways in, one code path: ``vaekit train --devices N`` spawns N local processes here, and
+Two ways in, one code path: ``vaekit train --devices N`` spawns N local processes (``launch.py``), and
 ``torchrun --nproc_per_node N -m vaekit train ...`` (one machine or several, with torchrun's
 rendezvous flags) sets RANK/WORLD_SIZE/LOCAL_RANK itself. Backend: gloo on CPU, nccl on GPU.
 Every collective has a timeout, so a rank that dies ends the others with an error, not a hang.
@@ -15,15 +15,13 @@ import atexit
 import datetime
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-from vaekit.errors import ConfigError, TrainingError
+from vaekit.errors import ConfigError
 
 TIMEOUT = datetime.timedelta(minutes=10)
-TAIL_LINES = 8  # of a failing rank's traceback, in launch's error
 
 
 @dataclass(frozen=True)
@@ -126,74 +124,3 @@ def shard(t: torch.Tensor, env: DistEnv) -> tuple[torch.Tensor, float]:
 def loss_scale(local_rows: int, global_rows: int, env: DistEnv) -> float:
     """The factor on a shard's mean loss that makes the mean over ranks the global batch's mean."""
     return local_rows * env.world_size / max(global_rows, 1)
-
-
-def _worker(rank: int, world_size: int, port: int, cfg_dict: dict, out: str, resume: bool) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE=str(world_size),
-        LOCAL_RANK=str(rank),
-        TORCHELASTIC_USE_AGENT_STORE="True",  # the launcher hosts the store: every rank is a client
-    )
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # gloo's own listening sockets: loopback only
-    from vaekit.config import RunConfig
-    from vaekit.training.loop import fit
-
-    try:
-        fit(RunConfig.from_dict(cfg_dict), out, resume=resume, lock=False)  # the launcher holds the run's lock
-    except BaseException:
-        shutdown(wait=False)
-        raise
-    shutdown()
-
-
-def launch(cfg, out: str | Path, devices: int, resume: bool = False) -> None:
-    """Run ``fit`` in ``devices`` local processes; the first failure stops them all."""
-    import torch.multiprocessing as mp
-
-    store = local_store()
-    try:
-        mp.start_processes(
-            _worker, args=(devices, store.port, cfg.to_dict(), str(out), resume), nprocs=devices, join=True, start_method="spawn"
-        )
-    except mp.ProcessRaisedException as e:
-        raise TrainingError(f"process {e.error_index} of {devices} failed, so all were stopped: {_failure(str(e))}") from None
-    except mp.ProcessExitedException as e:
-        how = f"was killed by {e.signal_name}" if e.signal_name else f"exited with code {e.exit_code}"
-        raise TrainingError(
-            f"process {e.error_index} of {devices} {how}, so all were stopped; its own output above says why"
-        ) from None
-    finally:
-        del store
-
-
-def local_store() -> dist.TCPStore:
-    """The rendezvous store of a local launch, listening on 127.0.0.1 only. TCPStore binds every
-    interface when it opens the port itself, so it is handed a loopback socket instead; port 0: the
-    OS picks a free port, held until every rank has finished."""
-    import socket
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        port = sock.getsockname()[1]
-    except OSError:
-        sock.close()
-        raise
-    return dist.TCPStore(
-        "127.0.0.1", port, is_master=True, timeout=TIMEOUT, wait_for_workers=False, master_listen_fd=sock.detach()
-    )
-
-
-def _failure(report: str) -> str:
-    """A rank's error as launch shows it: a vaekit error's message alone (it says what to do);
-    anything else with the tail of the rank's traceback, which is all there is to go on."""
-    lines = [ln for ln in report.strip().splitlines() if ln.strip()]
-    last = lines[-1]
-    if last.startswith("vaekit.errors."):
-        return last.split(": ", 1)[-1]
-    tail = [ln for ln in lines if not ln.startswith("-- Process")][-TAIL_LINES:]
-    return last + "\n  traceback tail:\n    " + "\n    ".join(ln.strip() for ln in tail)
