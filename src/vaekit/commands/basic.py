@@ -14,7 +14,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="draw new examples from a trained model")
     p.add_argument("run_dir")
     p.add_argument("-n", type=int, default=64, help="number of samples")
-    p.add_argument("--out", default="samples.png", help=".png grid or .npy array")
+    p.add_argument("--out", default="samples.png", help=".png grid or .npy array (tables in original units)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior draw (<1: sharper, less varied)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--draw", action="store_true", help="draw x ~ p(x|z) instead of its mean")
@@ -56,7 +56,7 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument("-n", type=int, default=32)
-    p.add_argument("--out", default="reconstructions.png", help=".png grid (pairs) or .npy (N, 2, ...)")
+    p.add_argument("--out", default="reconstructions.png", help=".png grid (pairs) or .npy (N, 2, ...; tables in original units)")
     p.set_defaults(handler=_reconstruct)
 
 
@@ -84,7 +84,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
 
 def write_output(x, out: Path, run, nrow: int | None = None) -> None:
-    """Write a batch as .npy (any data) or a .png grid (image runs), atomically for .npy."""
+    """Write a batch as .npy (any data; tables in their original units) or a .png grid (image runs),
+    atomically for .npy."""
     import numpy as np
 
     from vaekit.checkpoint import atomic_write_bytes
@@ -92,6 +93,9 @@ def write_output(x, out: Path, run, nrow: int | None = None) -> None:
     if out.suffix == ".npy":
         import io
 
+        scaler = run.scaler() if run.info.data_kind == "tabular" else None
+        if scaler is not None:
+            x = scaler.inverse(x.cpu())
         buf = io.BytesIO()
         np.save(buf, x.cpu().numpy())
         atomic_write_bytes(out, buf.getvalue())

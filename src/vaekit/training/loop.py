@@ -32,6 +32,7 @@ from vaekit.data.batches import TensorBatches, TensorChunks
 from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, open_data, training_batches
 from vaekit.errors import ConfigError, RunDirError, TrainingError
 from vaekit.training import ddp, schedules
+from vaekit.training.columns import resolve_columns, resumed_columns, typed_data
 from vaekit.training.logs import MetricsLog
 from vaekit.training.objectives import TrainObjective, make_objective
 from vaekit.training.state import Generators, Progress, load_train_state, save_train_state
@@ -124,11 +125,15 @@ def fit(
         noise=torch.Generator().manual_seed(cfg.seed + 2),  # posterior noise of the whole global batch
     )
 
+    cfg = typed_data(cfg)  # a mixed likelihood reads the csv's columns typed
     data = data if data is not None else open_data(cfg.data)  # in memory, or streamed from a big folder
     cfg = _resolve_condition(cfg, data)
+    cfg = resolve_columns(cfg, data)  # a mixed likelihood's family per column, from the data
     if isinstance(data, StreamedSplits) and cfg.model.posterior.kind == "vq":
         raise ConfigError("model.posterior='vq' fits its code prior over the training split in memory: set data.streaming=false")
     model = build_model(cfg.model, data.shape).to(device)
+    if isinstance(data, DataSplits):
+        model.likelihood.check_data(data.train.x)  # values outside the likelihood's support: a clear error now
     optimizer = make_optimizer(model, t)
     batches, val_chunks = training_batches(
         data,
@@ -332,6 +337,7 @@ def _resolve_condition(cfg: RunConfig, data: DataSplits | StreamedSplits) -> Run
 def _resumed_config(saved: RunConfig, new: RunConfig | None) -> RunConfig:
     if new is None:
         return saved
+    new = resumed_columns(new, saved)  # a mixed likelihood's columns were resolved from the data too
     if new.model.conditional and new.model.condition_dim is None:  # resolved from the data when the run began
         new = replace(new, model=replace(new.model, condition_dim=saved.model.condition_dim))
     changed = {
