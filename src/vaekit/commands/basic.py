@@ -72,7 +72,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
     split = data.split(args.split)
     x = split.x[: args.n]
     y = None if split.y is None else split.y[: args.n]
-    recon = model.reconstruct(x, condition=condition_for(model, y, f"the {args.split} split of {data.name!r}"))
+    x_in = torch.nan_to_num(x, nan=0.0)  # a table's missing cells (NaN) enter the encoder as 0, as in training
+    recon = model.reconstruct(x_in, condition=condition_for(model, y, f"the {args.split} split of {data.name!r}"))
     pairs = torch.stack([x, recon], 1)  # (N, 2, *shape)
     out = Path(args.out)
     if out.suffix == ".npy":
