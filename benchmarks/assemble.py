@@ -20,6 +20,7 @@ SECTIONS = [  # (result file stem, title, script)
     ("config_epochs", "One epoch of every shipped config", "benchmarks/mnist_best.py"),
     ("one_class", "One-class anomaly detection (Ruff et al. protocol)", "benchmarks/one_class.py"),
     ("imputation", "Imputation against mean and KNN imputation", "benchmarks/imputation.py"),
+    ("likelihood_accuracy", "Continuous Bernoulli in float32", "benchmarks/likelihood_accuracy.py"),
 ]
 
 HEADER = """# Benchmarks

@@ -4,10 +4,10 @@ pixels in [0, 1], where the Bernoulli "likelihood" of grey values is not a densi
     p(x | eta) = C(eta) * exp(eta * x - softplus(eta)),   C(eta) = eta / tanh(eta / 2)   (C(0) = 2)
 
 with eta the decoder's logit. torch's ``ContinuousBernoulli`` computes C, the mean and the inverse
-CDF from the clamped probability sigmoid(eta): in float32 that costs up to 0.2 nats of log C at
-|eta| = 20, about 2 nats at |eta| = 100, and 0.03 of the mean at eta = 30 (benchmarks/likelihood_accuracy.py).
-Here they are computed from eta itself: a Taylor series for |eta| < 0.5 and the closed forms above it,
-each of which is free of cancellation there.
+CDF from the clamped probability sigmoid(eta), which in float32 goes wrong by tenths of a nat and more
+once |eta| exceeds a few units (BENCHMARKS.md, "Continuous Bernoulli in float32"). Here they are
+computed from eta itself: a Taylor series for |eta| < 0.5 and the closed forms above it, each of
+which is free of cancellation there.
 """
 
 from __future__ import annotations
