@@ -76,3 +76,9 @@ def test_checks_codes_and_options():
 
 def test_trains_through_the_config(one_step, gen):
     one_step({"kind": "categorical", "classes": 4}, torch.randint(0, 4, (16, 5), generator=gen).float())
+
+
+def test_a_missing_cell_scores_nan_like_every_other_family():
+    px = build_likelihood("categorical", (2,), CategoricalOptions(classes=K))(torch.zeros(1, 2 * K))
+    per_cell = px.base_dist.log_prob(torch.tensor([[float("nan"), 1.0]]))
+    assert torch.isnan(per_cell[0, 0]) and abs(float(per_cell[0, 1]) + float(np.log(K))) < 1e-6

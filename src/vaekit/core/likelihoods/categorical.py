@@ -30,7 +30,10 @@ class ClassCodes(Categorical):
         return ClassCodes(logits=self.logits.expand(*batch_shape, self._num_events), validate_args=False)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        return super().log_prob(value.long())
+        # NaN (a missing cell) scores NaN, as in every other family, instead of indexing out of range
+        missing = torch.isnan(value)
+        logp = super().log_prob(value.nan_to_num(0.0).long())
+        return torch.where(missing, torch.full_like(logp, float("nan")), logp)
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         return super().sample(sample_shape).to(self.logits.dtype)
