@@ -21,6 +21,7 @@ SECTIONS = [  # (result file stem, title, script)
     ("one_class", "One-class anomaly detection (Ruff et al. protocol)", "benchmarks/one_class.py"),
     ("imputation", "Imputation against mean and KNN imputation", "benchmarks/imputation.py"),
     ("web_latency", "vaekit serve: request latency and time to the Explore map", "benchmarks/web_latency.py"),
+    ("likelihood_accuracy", "Continuous Bernoulli in float32", "benchmarks/likelihood_accuracy.py"),
 ]
 
 HEADER = """# Benchmarks

@@ -7,7 +7,7 @@ machine allows (one torch thread, ~22 minutes per row) and evaluated with ``vaek
 k=5000 importance samples on the 10,000 test images, binarised once with a fixed seed.
 
 One row per training objective is one entry in ``ROWS``. Rows whose objective vaekit does not have
-yet (``vaekit.core.objectives`` without ``iwae``) print ``pending``.
+yet (``vaekit.core.elbo`` without ``iwae``) print ``pending``.
 
     python benchmarks/iwae_table.py                      # train what is missing, evaluate, write the table
     python benchmarks/iwae_table.py --phase train        # training only (run it in the background)
@@ -33,7 +33,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "iwae_table.md"
 @dataclass(frozen=True)
 class Row:
     name: str
-    objective: str  # the attribute of vaekit.core.objectives this row trains with
+    objective: str  # the attribute of vaekit.core.elbo this row trains with
     overrides: tuple[str, ...]  # config keys that select the objective (--set syntax)
     paper_nll: float  # Burda et al. Table 1, one stochastic layer, k=5000 test NLL (nats)
 

@@ -92,7 +92,7 @@ def test_parameters_are_stored_unchanged_and_checked_at_fit():
         det.fit(low_rank_table(20))
     assert isinstance(e.value, ValueError)  # also what scikit-learn code expects
     with pytest.raises(ValueError, match="likelihood must be one of"):
-        VAETransformer(likelihood="poisson").fit(low_rank_table(20))
+        VAETransformer(likelihood="gamma").fit(low_rank_table(20))
     with pytest.raises(ValueError, match="'swish' is not one of"):
         VAETransformer(activation="swish").fit(low_rank_table(20))
     with pytest.raises(ValueError, match="score_method"):

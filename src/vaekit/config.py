@@ -103,6 +103,10 @@ class DataConfig:
     streaming: Literal["auto"] | bool = "auto"
     memory_budget_gb: float | None = None  # None: half of this machine's physical memory
     workers: int = 2  # DataLoader worker processes per training process when streaming (0: in-process)
+    # csv: None reads every column as numeric and standardises it; a table (even empty) detects each
+    # column's kind from the training split, overriding the named ones: { age = "numeric", visits = "count" }.
+    # model.likelihood = "mixed" turns detection on (saved as {}); only numeric columns are standardised.
+    column_types: dict[str, Literal["numeric", "count", "binary", "categorical"]] | None = None
 
 
 @dataclass(frozen=True)
@@ -323,6 +327,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if value not in args:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(repr(a) for a in args)}")
         return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table of {_describe(args[1])} by name, got {value!r}")
+        return {_coerce(args[0], k, key): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list ({_describe(tp)}), got {value!r}")

@@ -53,8 +53,10 @@ def load_run_data(run: RunDir, source: str | None = None, data_dir: str | None =
 def _rescale(data: DataSplits, scaler) -> DataSplits:
     """Undo the freshly fitted standardisation and apply the run's own."""
 
-    def fix(s: Split) -> Split:
-        return Split(scaler.transform(data.scaler.inverse(s.x)), s.y)
+    from vaekit.data.columns import scale_table, source_labels
+
+    def fix(s: Split) -> Split:  # text columns go from the source's labels to the run's by name
+        return Split(scale_table(scaler, data.scaler.inverse(s.x), source_labels(data.scaler), unknown="error"), s.y)
 
     return dataclasses.replace(data, train=fix(data.train), validation=fix(data.validation), test=fix(data.test), scaler=scaler)
 

@@ -122,14 +122,16 @@ def _load_whole(run: RunDir, source: str, data_dir: str | None) -> Examples:
             f"was trained on shape {tuple(run.info.data_shape)}; pass data of the model's size"
         )
     if raw.standardize:
-        x = _standardize(run, raw.columns, x, source)
+        x = _standardize(run, raw.columns, x, source, raw.categories)
     if cfg.binarize == "static":
         x = torch.bernoulli(x, generator=torch.Generator().manual_seed(cfg.seed))  # as load_data does
     names = names or [str(i) for i in range(x.shape[0])]
     return Examples(x, y, tuple(names), source, "all", _checksum(x, y), path=path, kind=raw.kind)
 
 
-def _standardize(run: RunDir, columns: tuple[str, ...], x: torch.Tensor, source: str) -> torch.Tensor:
+def _standardize(run: RunDir, columns: tuple[str, ...], x: torch.Tensor, source: str, labels: tuple = ()) -> torch.Tensor:
+    from vaekit.data.columns import scale_table
+
     scaler = run.scaler()
     if scaler is None:
         raise DataError(f"{run.path} has no scaler.json, so {source!r} cannot be scaled as its training data was")
@@ -138,7 +140,7 @@ def _standardize(run: RunDir, columns: tuple[str, ...], x: torch.Tensor, source:
             f"{source!r} has columns {list(columns)}, but the model in {run.path} was trained on "
             f"{list(scaler.columns)}; pass a table with the same columns in the same order"
         )
-    return scaler.transform(x)  # NaN stays NaN
+    return scale_table(scaler, x, labels, unknown="error")  # NaN stays NaN; text labels read by name
 
 
 def _checksum(x: torch.Tensor, y: torch.Tensor | None) -> str:

@@ -20,6 +20,7 @@ import torch
 
 from vaekit.checkpoint import atomic_write_bytes
 from vaekit.data.base import Standardizer
+from vaekit.data.columns import cell_text
 from vaekit.errors import DataError
 
 _LABEL_COLUMNS = ("label", "y")  # as the csv source reads them
@@ -90,9 +91,9 @@ def write_image_files(out_dir: Path, x: torch.Tensor, names: Sequence[str]) -> l
 
 def write_filled_csv(src: Path, out: Path, x: torch.Tensor, observed: torch.Tensor, scaler: Standardizer) -> int:
     """Rewrite the CSV ``src`` with its missing cells filled: ``x`` (N, D) are standardised values for
-    its data rows; where ``observed`` (N, D) is False the cell gets the value in original units, every
-    other cell (observed values, the label column, the header) is copied as written. Returns the
-    number of cells filled."""
+    its data rows; where ``observed`` (N, D) is False the cell gets the value in original units (typed
+    columns as their kind writes them: a category's label, a whole count, 0/1), every other cell
+    (observed values, the label column, the header) is copied as written. Returns the number of cells filled."""
     text = Path(src).read_text(encoding="utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     header_at = next(i for i, r in enumerate(rows) if r and any(c.strip() for c in r))
@@ -111,7 +112,7 @@ def write_filled_csv(src: Path, out: Path, x: torch.Tensor, observed: torch.Tens
     for r, row_at in enumerate(data_rows):
         row = list(rows[row_at])
         for j in np.flatnonzero(missing[r]):
-            row[features[j]] = f"{values[r, j]:.7g}"
+            row[features[j]] = cell_text(scaler, j, float(values[r, j]))  # a label, a whole count, or a number
             filled += 1
         rows[row_at] = row
     buf = io.StringIO()

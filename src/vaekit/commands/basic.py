@@ -15,7 +15,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="draw new examples from a trained model")
     p.add_argument("run_dir")
     p.add_argument("-n", type=int, default=64, help="number of samples")
-    p.add_argument("--out", default="samples.png", help=".png grid or .npy array")
+    p.add_argument("--out", default="samples.png", help=".png grid or .npy array (tables in original units)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior draw (<1: sharper, less varied)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--draw", action="store_true", help="draw x ~ p(x|z) instead of its mean")
@@ -57,7 +57,7 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument("-n", type=positive_int, default=32)
-    p.add_argument("--out", default="reconstructions.png", help=".png grid (pairs) or .npy (N, 2, ...)")
+    p.add_argument("--out", default="reconstructions.png", help=".png grid (pairs) or .npy (N, 2, ...; tables in original units)")
     p.set_defaults(handler=_reconstruct)
 
 
@@ -73,7 +73,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
     split = data.split(args.split)
     x = split.x[: args.n]
     y = None if split.y is None else split.y[: args.n]
-    recon = model.reconstruct(x, condition=condition_for(model, y, f"the {args.split} split of {data.name!r}"))
+    x_in = torch.nan_to_num(x, nan=0.0)  # a table's missing cells (NaN) enter the encoder as 0, as in training
+    recon = model.reconstruct(x_in, condition=condition_for(model, y, f"the {args.split} split of {data.name!r}"))
     pairs = torch.stack([x, recon], 1)  # (N, 2, *shape)
     out = Path(args.out)
     if out.suffix == ".npy":
@@ -85,7 +86,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
 
 def write_output(x, out: Path, run, nrow: int | None = None) -> None:
-    """Write a batch as .npy (any data) or a .png grid (image runs), atomically for .npy."""
+    """Write a batch as .npy (any data; tables in their original units) or a .png grid (image runs),
+    atomically for .npy."""
     import numpy as np
 
     from vaekit.checkpoint import atomic_write_bytes
@@ -93,6 +95,9 @@ def write_output(x, out: Path, run, nrow: int | None = None) -> None:
     if out.suffix == ".npy":
         import io
 
+        scaler = run.scaler() if run.info.data_kind == "tabular" else None
+        if scaler is not None:
+            x = scaler.inverse(x.cpu())
         buf = io.BytesIO()
         np.save(buf, x.cpu().numpy())
         atomic_write_bytes(out, buf.getvalue())

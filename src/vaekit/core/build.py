@@ -38,7 +38,7 @@ def build_model(cfg: ModelConfig, data_shape: tuple[int, ...], condition_dim: in
             )
         condition = Condition(cond_dim)
     c_dim = condition.dim if condition is not None else 0
-    encoder, decoder = _networks(cfg, data_shape, posterior.params_out, dec_in + c_dim, likelihood.params_per_element, c_dim)
+    encoder, decoder = _networks(cfg, data_shape, posterior.params_out, dec_in + c_dim, likelihood.decoder_shape(), c_dim)
     if cfg.latent_dims:
         decoder = FirstLayer(decoder, dec_in, latent_dim)
     return VAE(encoder, decoder, likelihood, prior, posterior, data_shape, latent_dim, condition=condition)
@@ -70,10 +70,10 @@ def _latent_parts(cfg: ModelConfig, data_shape: tuple[int, ...]) -> tuple[nn.Mod
 
 
 def _networks(
-    cfg: ModelConfig, data_shape: tuple[int, ...], enc_out: int, dec_in: int, p: int, c_dim: int
+    cfg: ModelConfig, data_shape: tuple[int, ...], enc_out: int, dec_in: int, out_shape: tuple[int, ...], c_dim: int
 ) -> tuple[nn.Module, nn.Module]:
+    """Encoder and decoder; the decoder emits ``out_shape`` per example (the likelihood's ``decoder_shape``)."""
     if cfg.arch == "mlp":
-        out_shape = (p * data_shape[0], *data_shape[1:])
         encoder = MLPEncoder(data_shape, cfg.hidden, enc_out, cfg.activation, cfg.dropout, cond_dim=c_dim)
         return encoder, MLPDecoder(dec_in, cfg.hidden, out_shape, cfg.activation, cfg.dropout)
     if cfg.arch not in ("conv", "resnet"):
@@ -88,8 +88,8 @@ def _networks(
     c, h, w = data_shape
     if cfg.arch == "conv":
         encoder = ConvEncoder((c, h, w), cfg.channels, enc_out, cfg.activation, cfg.dropout, cond_dim=c_dim)
-        return encoder, ConvDecoder(dec_in, cfg.channels, (p * c, h, w), cfg.activation, cfg.dropout)
+        return encoder, ConvDecoder(dec_in, cfg.channels, out_shape, cfg.activation, cfg.dropout)
     if cfg.res_blocks < 0:
         raise ModelError(f"model.res_blocks must be at least 0, got {cfg.res_blocks}")
     encoder = ResNetEncoder((c, h, w), cfg.channels, cfg.res_blocks, enc_out, cfg.activation, cfg.dropout, cond_dim=c_dim)
-    return encoder, ResNetDecoder(dec_in, cfg.channels, cfg.res_blocks, (p * c, h, w), cfg.activation, cfg.dropout)
+    return encoder, ResNetDecoder(dec_in, cfg.channels, cfg.res_blocks, out_shape, cfg.activation, cfg.dropout)

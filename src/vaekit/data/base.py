@@ -38,6 +38,10 @@ class Standardizer:
 
     @classmethod
     def from_dict(cls, d: dict) -> Standardizer:
+        if "kinds" in d:  # a typed table (data.column_types): data/columns.py
+            from vaekit.data.columns import ColumnScaler
+
+            return ColumnScaler.from_dict(d)
         return cls(tuple(d["mean"]), tuple(d["std"]), tuple(d.get("columns", ())))
 
 

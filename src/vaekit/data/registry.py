@@ -47,6 +47,7 @@ class Raw:
     num_classes: int | None = None
     class_names: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()  # tabular feature names
+    categories: tuple[tuple[str, ...], ...] = ()  # csv: per feature column its text labels (codes index them); () for numbers
     standardize: bool = False  # fit a Standardizer on the train split (csv)
     pixel_max: float = 255.0  # uint8 images are divided by this
     key: Hashable | None = None  # set by cached_raw: the resolved source
@@ -115,8 +116,9 @@ def load_data(cfg: DataConfig) -> DataSplits:
     if raw.key is not None:
         carved_test = cfg.test_fraction if raw.test is None else None
         static = cfg.binarize == "static"  # "dynamic" happens per batch: same tensors as "none"
+        types = None if cfg.column_types is None else tuple(sorted(cfg.column_types.items()))
         key = (raw.key, cfg.source, cfg.seed, cfg.validation_fraction, carved_test, static,
-               cfg.classes, cfg.limit)
+               cfg.classes, cfg.limit, types)
         if key in _SPLITS_CACHE:
             _SPLITS_CACHE.move_to_end(key)
             return _SPLITS_CACHE[key]
@@ -139,8 +141,10 @@ def _build(cfg: DataConfig, raw: Raw) -> DataSplits:
 
     scaler = None
     if raw.standardize:
-        scaler = fit_standardizer(splits["train"].x, raw.columns)
-        splits = {s: Split(scaler.transform(v.x), v.y) for s, v in splits.items()}
+        from vaekit.data.columns import fit_table_scaler, scale_table
+
+        scaler = fit_table_scaler(splits["train"].x, raw.columns, raw.categories, cfg.column_types)
+        splits = {s: Split(scale_table(scaler, v.x, raw.categories), v.y) for s, v in splits.items()}
 
     for name, v in splits.items():  # NaN marks a missing cell; an infinity is never data (images are checked by their loaders)
         if raw.kind == "tabular" and bool(torch.isinf(v.x).any()):

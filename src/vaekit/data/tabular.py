@@ -1,8 +1,10 @@
 """Array sources: ``csv:PATH`` (a table with a header row) and ``npz:PATH`` (numpy arrays).
 
-CSV: every column is numeric except an optional label column named ``label`` or ``y``. Empty
-cells and NA/NaN/null mean "missing" and stay NaN; features are standardised with a Standardizer
-fitted on the training split only. Integer labels >= 0 are kept; any other labels are names,
+CSV: every column is numeric, or all text (a categorical column, read as codes into its sorted
+labels, ``Raw.categories``), except an optional label column named ``label`` or ``y``. Empty cells and
+NA/NaN/null mean "missing" and stay NaN; features are standardised with a Standardizer fitted on the
+training split only, or, with ``data.column_types`` (``model.likelihood = "mixed"``), each column is
+typed and only numeric ones are standardised (``data/columns.py``). Integer labels >= 0 are kept; any other labels are names,
 numbered in sorted order (``class_names``).
 
 NPZ: arrays ``x`` and optional ``y`` (splits carved by seed), or ``x_train``/``y_train`` with
@@ -26,6 +28,7 @@ from vaekit.data.registry import Part, Raw, cached_raw, file_key, register
 from vaekit.errors import DataFormatError, DatasetNotFoundError
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})
+MAX_LABELS = 1000  # distinct texts a categorical column may hold
 LABEL_COLUMNS = ("label", "y")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an .npz is a zip archive (the second: an empty one)
@@ -85,7 +88,8 @@ def read_csv(path: Path) -> Raw:
     features = [i for i in range(len(header)) if i not in label_at]
     if not features:
         raise DataFormatError(f"{path} has no feature columns, only a label column")
-    x = np.stack([_numeric(path, header[i], cells[i], lines) for i in features], axis=1)
+    read = [_feature(path, header[i], cells[i], lines) for i in features]
+    x = np.stack([values for values, _ in read], axis=1)
     y, names = None, ()
     if label_at:
         y, names = _labels(path, header[label_at[0]], cells[label_at[0]], lines)
@@ -96,6 +100,7 @@ def read_csv(path: Path) -> Raw:
         class_names=names,
         columns=tuple(header[i] for i in features),
         standardize=True,
+        categories=tuple(labels for _, labels in read),
     )
 
 
@@ -120,6 +125,26 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _feature(path: Path, name: str, values: tuple[str, ...], lines: list[int]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """One feature column: numbers (and no labels), or, when every present cell is text, the codes of
+    its cells into the sorted labels (a categorical column; missing cells stay NaN)."""
+    try:
+        return _numeric(path, name, values, lines), ()
+    except DataFormatError:
+        texts = [v.strip() for v in values]
+        present = [t for t in texts if t.lower() not in MISSING]
+        if any(_is_number(t) for t in present):
+            raise  # numbers with a stray text cell, or an infinite value
+    labels = tuple(sorted(set(present)))
+    if len(labels) > MAX_LABELS:
+        raise DataFormatError(
+            f"{path}, column {name!r}: {len(labels)} different texts; a categorical column may have at most "
+            f"{MAX_LABELS} (is it an identifier or free text? drop it)"
+        )
+    code = {label: float(i) for i, label in enumerate(labels)}
+    return np.array([code.get(t, np.nan) for t in texts], dtype=np.float64), labels
+
+
 def _numeric(path: Path, name: str, values: tuple[str, ...], lines: list[int]) -> np.ndarray:
     """One column as float64; missing -> NaN; anything else non-numeric is an error."""
     try:
@@ -135,9 +160,9 @@ def _numeric(path: Path, name: str, values: tuple[str, ...], lines: list[int]) -
                 col[i] = float(text)
             except ValueError:
                 raise DataFormatError(
-                    f"{path}, line {lines[i]}, column {name!r}: {cell!r} is not a number. "
-                    f"Every column except a label column ({' or '.join(LABEL_COLUMNS)}) must be "
-                    "numeric; leave the cell empty or write NA for a missing value"
+                    f"{path}, line {lines[i]}, column {name!r}: {cell!r} is not a number, but other cells "
+                    "of the column are. A column is numbers or (a categorical column) all text; leave the "
+                    "cell empty or write NA for a missing value"
                 ) from None
     bad = np.flatnonzero(np.isinf(col) | (np.abs(col) > FLOAT32_MAX))  # training is float32
     if bad.size:

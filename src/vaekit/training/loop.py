@@ -34,6 +34,7 @@ from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, o
 from vaekit.errors import ConfigError, RunDirError, TrainingError, TrainingInterrupted
 from vaekit.runlock import claim_run_dir
 from vaekit.training import ddp, schedules
+from vaekit.training.columns import resolve_columns, resumed_columns, typed_data
 from vaekit.training.logs import MetricsLog
 from vaekit.training.objectives import TrainObjective, make_objective
 from vaekit.training.state import Generators, Progress, load_train_state, save_train_state
@@ -143,8 +144,10 @@ def _fit(
         noise=torch.Generator().manual_seed(cfg.seed + 2),  # posterior noise of the whole global batch
     )
 
+    cfg = typed_data(cfg)  # a mixed likelihood reads the csv's columns typed
     data = data if data is not None else open_data(cfg.data)  # in memory, or streamed from a big folder
     cfg = _resolve_condition(cfg, data)
+    cfg = resolve_columns(cfg, data)  # a mixed likelihood's family per column, from the data
     if isinstance(data, StreamedSplits) and cfg.model.posterior.kind == "vq":
         raise ConfigError("model.posterior='vq' fits its code prior over the training split in memory: set data.streaming=false")
     if len(data.validation) == 0:
@@ -153,6 +156,8 @@ def _fit(
         )
     check_model_fits(cfg.model, data.shape, training=True, batch_size=min(t.batch_size, len(data.train)))  # before allocating
     model = build_model(cfg.model, data.shape).to(device)
+    if isinstance(data, DataSplits):
+        model.likelihood.check_data(data.train.x)  # values outside the likelihood's support: a clear error now
     optimizer = make_optimizer(model, t)
     batches, val_chunks = training_batches(
         data,
@@ -370,6 +375,7 @@ def _resolve_condition(cfg: RunConfig, data: DataSplits | StreamedSplits) -> Run
 def _resumed_config(saved: RunConfig, new: RunConfig | None) -> RunConfig:
     if new is None:
         return saved
+    new = resumed_columns(new, saved)  # a mixed likelihood's columns were resolved from the data too
     if new.model.conditional and new.model.condition_dim is None:  # resolved from the data when the run began
         new = replace(new, model=replace(new.model, condition_dim=saved.model.condition_dim))
     changed = {
