@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -193,3 +194,24 @@ def test_fd_with_a_user_extractor_is_reported_with_its_id(runs):
     d = rep.details["fd"]
     assert d["extractor_id"] == "pixels" and d["n_generated"] == 100 and d["n_real"] == len(data.test)
     assert rep.summary["fd"] > 0 and 0 <= rep.summary["precision"] <= 1 and d["sample_mode"] == "mean"
+
+
+def test_evaluate_scores_a_table_with_missing_cells_on_its_observed_entries(tmp_path):
+    """NaN cells are missing: the ELBO, NLL and MSE score the observed entries (they were NaN before)."""
+    import numpy as np
+
+    from vaekit.cli import main
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    path = tmp_path / "gaps.csv"
+    rows = ["a,b,c,d,e"] + [",".join("" if np.isnan(v) else f"{v:.4f}" for v in r) for r in x]
+    path.write_text("\n".join(rows) + "\n")
+    run = tmp_path / "r"
+    args = ["--likelihood", "gaussian-learned", "--epochs", "1", "--set", "train.progress=false", "--set", "train.threads=1"]
+    assert main(["train", "--data", f"csv:{path}", "--out", str(run), *args]) == 0
+    assert main(["evaluate", str(run), "--iw-samples", "5", "--json"]) == 0
+    s = json.loads((run / "eval.json").read_text())["summary"]
+    for key in ("nll", "elbo", "mse", "mi"):
+        assert math.isfinite(s[key]), (key, s[key])

@@ -18,12 +18,12 @@ class PosteriorStats:
 @torch.inference_mode()
 def posterior_stats(model: VAE, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> PosteriorStats:
     """Mean and standard deviation of q(z|x) for every row of ``x`` (N, *data_shape); ``condition``
-    holds the rows' labels for a conditional model."""
+    holds the rows' labels for a conditional model. Missing entries (NaN) are read as 0, as in training."""
     device = next(model.parameters()).device
     means, stds = [], []
     for i in range(0, x.shape[0], batch_size):
         c = None if condition is None else condition[i : i + batch_size].to(device)
-        qz = model.encode(x[i : i + batch_size].to(device), c)
+        qz = model.encode(torch.nan_to_num(x[i : i + batch_size].to(device), nan=0.0), c)
         means.append(qz.mean.cpu())
         stds.append(qz.stddev.cpu())
     d = model.latent_dim

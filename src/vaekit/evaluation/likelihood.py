@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from vaekit.core.draws import ExampleStreams, base_seed, posterior_draws
-from vaekit.core.elbo import elbo_parts
+from vaekit.core.elbo import elbo_parts, observed_log_prob, split_missing
 from vaekit.core.vae import VAE
 from vaekit.errors import ConfigError
 
@@ -75,14 +75,14 @@ def iwae_nll(
     n = x.shape[0]
     out = torch.empty(n, dtype=torch.float64)
     for start in range(0, n, batch_size):
-        xb = x[start : start + batch_size].to(device)  # (B, *shape)
+        xb, mask = split_missing(x[start : start + batch_size].to(device))  # (B, *shape); NaN = missing, not scored
         cb = None if condition is None else condition[start : start + batch_size].to(device)
         qz = model.encode(xb, cb)
         streams = ExampleStreams(seed, start, xb.shape[0])
         acc = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=device)  # running logsumexp
         for k0 in range(0, k, k_chunk):
             z, log_q = posterior_draws(qz, streams, min(k_chunk, k - k0))  # (c, B, D), (c, B)
-            log_w = model.decode(z, cb).log_prob(xb) + pz.log_prob(z) - log_q  # (c, B)
+            log_w = observed_log_prob(model.decode(z, cb), xb, mask) + pz.log_prob(z) - log_q  # (c, B)
             acc = torch.logaddexp(acc, torch.logsumexp(log_w.double(), 0))  # (B,)
         out[start : start + xb.shape[0]] = -(acc - math.log(k)).cpu()
     return IWAEResult(per_example=out, mean=float(out.mean()) if n else math.nan, stderr=_stderr(out), k=k)
@@ -116,11 +116,11 @@ def elbo_metrics(
     seed = base_seed(generator)
     recon_all, kl_all = [], []
     for start in range(0, x.shape[0], batch_size):
-        xb = x[start : start + batch_size].to(device)  # (B, *shape)
+        xb, mask = split_missing(x[start : start + batch_size].to(device))  # (B, *shape); NaN = missing, not scored
         cb = None if condition is None else condition[start : start + batch_size].to(device)
         qz = model.encode(xb, cb)
         z, _ = posterior_draws(qz, ExampleStreams(seed, start, xb.shape[0]), 1)  # (1, B, D)
-        recon, kl, _ = elbo_parts(model, xb, qz, z[0], cb)  # (B,), (B,)
+        recon, kl, _ = elbo_parts(model, xb, qz, z[0], cb, mask)  # (B,), (B,)
         recon_all.append(recon.double().cpu())
         kl_all.append(kl.double().cpu())
     if not recon_all:

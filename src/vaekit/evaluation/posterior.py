@@ -133,7 +133,7 @@ def mutual_information(
 ) -> MIResult:
     """I_q(x; z) of the model's encoder over the rows of x (N, *shape); diagonal-Gaussian posteriors."""
     device = next(model.parameters()).device
-    qz = model.encode(x[:1].to(device), None if condition is None else condition[:1].to(device))
+    qz = model.encode(torch.nan_to_num(x[:1].to(device), nan=0.0), None if condition is None else condition[:1].to(device))
     if gaussian_parts(qz) is None:
         raise ModelError(f"the mutual information estimate needs a diagonal-Gaussian posterior, not {type(qz).__name__}")
     stats = posterior_stats(model, x, batch_size, condition)

@@ -86,8 +86,11 @@ def reconstruction_metrics(
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size].to(device)  # (B, *shape)
         cb = None if condition is None else condition[start : start + batch_size].to(device)
+        observed = ~torch.isnan(xb)  # NaN = missing: compared on the observed entries only
+        xb = torch.nan_to_num(xb)
         x_hat = model.decode(model.encode(xb, cb).mean, cb).mean  # (B, *shape)
-        sq.append((x_hat.double() - xb.double()).pow(2).flatten(1).mean(1).cpu())  # (B,)
+        err = ((x_hat.double() - xb.double()).pow(2) * observed).flatten(1).sum(1)  # (B,)
+        sq.append((err / observed.flatten(1).sum(1).clamp(min=1)).cpu())  # (B,) mean over observed entries
         if is_image:
             ps.append(psnr(x_hat.clamp(0, 1), xb).cpu())
             ss.append(ssim(x_hat.clamp(0, 1), xb).cpu())
