@@ -2,7 +2,7 @@
 
 Layout of a run directory::
 
-    config.json               RunConfig + data shape/kind/checksum + vaekit version
+    config.json               RunConfig + data shape/kind/checksum + vaekit version + CPU (machine)
     model.safetensors         best weights (by validation ELBO): what ``vaekit.load`` returns
     train_state.safetensors   last weights, optimizer tensors, RNG states; JSON state in metadata
     scaler.json               tabular runs: the standardiser fitted on the training split
@@ -123,6 +123,7 @@ class RunInfo:
     class_names: tuple[str, ...] = ()
     vaekit_version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)  # CPU model and flags where training began (hardware.cpu_info)
 
 
 def write_config(run_dir: Path, cfg: RunConfig, info: RunInfo) -> None:
@@ -140,6 +141,7 @@ def write_config(run_dir: Path, cfg: RunConfig, info: RunInfo) -> None:
                 "class_names": list(info.class_names),
             },
             "extra": info.extra,
+            "machine": info.machine,
         },
     )
 
@@ -166,6 +168,7 @@ class RunDir:
                 class_names=tuple(d.get("class_names", ())),
                 vaekit_version=raw.get("vaekit_version", ""),
                 extra=raw.get("extra", {}),
+                machine=raw.get("machine", {}),  # absent in run directories from before it was recorded
             )
         except ConfigError as e:
             raise RunDirError(f"{cfg_path} does not hold a valid config: {e}") from None

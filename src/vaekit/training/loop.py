@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from vaekit.data import DataSplits
 from vaekit.data.batches import TensorBatches, TensorChunks
 from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, open_data, training_batches
 from vaekit.errors import ConfigError, RunDirError, TrainingError
+from vaekit.hardware import cpu_info
 from vaekit.training import ddp, schedules
 from vaekit.training.logs import MetricsLog
 from vaekit.training.objectives import EXTRA_TERMS, TrainObjective, make_objective
@@ -68,6 +70,10 @@ def _check(cfg: RunConfig, env: ddp.DistEnv) -> None:
         raise ConfigError(f"train.lr must be positive, got {t.lr}")
     if t.beta < 0 or t.free_bits < 0:
         raise ConfigError("train.beta and train.free_bits must be non-negative")
+    if t.schedule_by == "time" and not t.max_time:
+        raise ConfigError("train.schedule_by='time' follows the share of train.max_time used: set train.max_time (seconds)")
+    if t.schedule_by == "time" and env.world_size > 1:
+        raise ConfigError("train.schedule_by='time' reads each process's own clock every step: use it in one process")
     if cfg.data.binarize != "none" and cfg.model.likelihood != "bernoulli":
         raise ConfigError(f"data.binarize={cfg.data.binarize!r} makes binary data: use model.likelihood='bernoulli'")
 
@@ -92,7 +98,13 @@ class _Epoch:
 
 
 def fit(
-    cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: DataSplits | StreamedSplits | None = None, figures: bool = True
+    cfg: RunConfig | None,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    data: DataSplits | StreamedSplits | None = None,
+    figures: bool = True,
+    on_epoch: Callable[[dict], str | None] | None = None,
 ) -> Run:
     """Train ``cfg`` into run directory ``out``, or continue the run there (``resume=True``; ``cfg``
     None keeps the saved config, else it may differ only in the RESUMABLE train settings).
@@ -100,6 +112,11 @@ def fit(
     Under torchrun (or ``--devices N``) every rank calls this; rank 0 alone writes the run. ``figures=False`` skips the
     PNG figures at the end (curves, samples, reconstructions), e.g. for the scikit-learn estimators'
     throwaway runs; post-training fits (a VQ code prior) still run.
+
+    ``on_epoch(seen)``, if given, is called on rank 0 after each epoch with {epoch, val_elbo,
+    val_recon_nll, val_kl, elapsed}, before anything of the epoch is saved: a string it returns stops training
+    after this epoch with that stop reason (a sweep's pruner); an exception it raises propagates
+    and leaves the previous epoch's checkpoint, from which ``resume=True`` continues.
     """
     out = Path(out)
     env = ddp.env_from_environment()
@@ -115,7 +132,7 @@ def fit(
         raise RunDirError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
     _check(cfg, env)
     t = cfg.train
-    if t.threads:
+    if isinstance(t.threads, int):
         torch.set_num_threads(t.threads)
     torch.manual_seed(cfg.seed + env.rank)  # dropout differs per shard; everything else is shared
     gens = Generators(
@@ -153,11 +170,17 @@ def fit(
     else:
         if env.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            info = RunInfo(data.shape, data.kind, data.checksum, data.num_classes, data.class_names, vaekit.__version__)
+            info = RunInfo(
+                data.shape, data.kind, data.checksum, data.num_classes, data.class_names, vaekit.__version__, machine=cpu_info()
+            )
             write_config(out, cfg, info)
             if data.scaler is not None:
                 atomic_write_json(out / SCALER, data.scaler.to_dict())
         progress = Progress()
+    if t.threads == "auto" and device.type == "cpu":
+        from vaekit.training.threads import auto_threads_for
+
+        auto_threads_for(cfg, model, data)  # the fastest count now; metrics.jsonl records it
     train_model = torch.nn.parallel.DistributedDataParallel(model) if env.enabled else model
     log = MetricsLog(out, t.tensorboard, resume_epoch=progress.epoch if resume else None) if env.is_main else None
 
@@ -187,12 +210,19 @@ def fit(
                 plateau=plateau,
                 elapsed=elapsed,
             )
-            stop = _stop_reason(t, progress) or ("completed" if epoch >= t.epochs else "")
+            asked = None  # a stop reason from on_epoch (rank 0's, shared with every rank)
+            if on_epoch is not None:
+                seen = {"epoch": epoch, "val_elbo": val.elbo, "val_recon_nll": val.recon_nll, "val_kl": val.kl, "elapsed": elapsed}
+                asked = on_epoch(seen) if env.is_main else None
+                if env.enabled and ddp.broadcast_float(float(bool(asked)), env):
+                    asked = asked or "stopped on rank 0"
+            stop = _stop_reason(t, progress) or ("completed" if epoch >= t.epochs else "") or (asked or "")
             if stop:
                 progress = replace(progress, finished=True, stop_reason=stop)
             if env.is_main:
                 if improved:
                     save_tensors(out / MODEL, model.state_dict(), {"epoch": str(epoch), "val_elbo": repr(val.elbo)})
+                position = _position(t, progress.elapsed, ep.seen_batches, steps_per_epoch)
                 log.write(
                     {
                         "epoch": epoch,
@@ -204,16 +234,18 @@ def fit(
                         "val_recon_nll": val.recon_nll,
                         "val_kl": val.kl,
                         "lr": optimizer.param_groups[0]["lr"],
-                        "kl_weight": schedules.kl_weight(ep.seen_batches, steps_per_epoch, t.beta, t.kl_warmup_epochs),
+                        "kl_weight": schedules.kl_weight(position, steps_per_epoch, t.beta, t.kl_warmup_epochs),
                         **ep.extras,
                         **(
-                            {"capacity": schedules.capacity(ep.seen_batches, t.capacity_max, t.capacity_steps)}
+                            {"capacity": schedules.capacity(position, t.capacity_max, t.capacity_steps)}
                             if t.capacity_max > 0
                             else {}
                         ),
                         "bad_steps": ep.bad,
                         "train_seconds": ep.seconds,  # the optimisation loop alone
                         "epoch_seconds": ep.seconds + time.perf_counter() - started,  # with validation
+                        "threads": torch.get_num_threads(),  # train.threads = "auto" chooses it at start
+                        **({"budget_used": schedules.budget_fraction(elapsed, t.max_time)} if t.schedule_by == "time" else {}),
                     }
                 )
                 save_train_state(out, model, optimizer, gens, progress, objective.modules, objective.optimizers)
@@ -268,10 +300,11 @@ def _train_epoch(
         eps = ddp.shard(eps, env)[0]
         if k is not None:
             eps = eps.transpose(0, 1)  # (k, B, D)
+        position = _position(t, progress.elapsed + time.perf_counter() - started, seen_batches, steps_per_epoch)
         if t.lr_schedule == "cosine":
-            _set_lr(optimizer, schedules.cosine_lr(seen_batches, total_steps, t.lr, t.lr_min))
+            _set_lr(optimizer, schedules.cosine_lr(position, total_steps, t.lr, t.lr_min))
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"):  # train.precision
-            terms = objective(model, x, eps=eps, loss_scale=share, mask=mask, condition=y, step=seen_batches)
+            terms = objective(model, x, eps=eps, loss_scale=share, mask=mask, condition=y, step=position)
         optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
         finite = torch.isfinite(terms.loss)
@@ -367,6 +400,14 @@ def _stop_reason(t: TrainConfig, p: Progress) -> str:
     if t.max_time is not None and p.elapsed >= t.max_time:
         return f"max_time reached ({p.elapsed:.0f} s >= {t.max_time:.0f} s)"
     return ""
+
+
+def _position(t: TrainConfig, elapsed: float, seen_batches: int, steps_per_epoch: int) -> float:
+    """Where the schedules are read: the batch count, or with ``train.schedule_by = "time"`` the same
+    share of the planned steps as of ``train.max_time`` used (schedules.time_position)."""
+    if t.schedule_by == "time" and t.max_time:
+        return schedules.time_position(elapsed, t.max_time, steps_per_epoch * t.epochs)
+    return seen_batches
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
