@@ -88,6 +88,8 @@ def _sweep(args: argparse.Namespace) -> int:
         print(write_report(args.report))
         return 0
     max_time = parse_duration(args.max_time) if args.max_time is not None else None
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
     if args.resume:
         given = [f for f in ("config", "data", "data_dir", "epochs", "out") if getattr(args, f) is not None] + (
             ["set"] if args.set else []

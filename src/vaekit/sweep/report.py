@@ -39,8 +39,20 @@ def trial_rows(path: Path, spec: SweepSpec) -> list[Row]:
     for t in study.get_trials(deepcopy=False):
         state = t.state.name.lower()
         value = t.value if state == "complete" else None
-        rows.append(Row(t.number, state, dict(t.params), value, dict(t.user_attrs)))
+        attrs = dict(t.user_attrs)
+        if state == "running" and "run_dir" in attrs:  # paused or in progress: how far it got
+            attrs["epochs"] = _epochs_done(path / attrs["run_dir"])
+        rows.append(Row(t.number, state, dict(t.params), value, attrs))
     return rows
+
+
+def _epochs_done(run_dir: Path) -> int:
+    from vaekit.checkpoint import RunDir
+
+    try:
+        return int(RunDir(run_dir).train_state().get("epoch", 0))
+    except VaekitError:  # not started yet
+        return 0
 
 
 def best_row(rows: list[Row], spec: SweepSpec) -> Row | None:
@@ -176,7 +188,8 @@ def plot(rows: list[Row], spec: SweepSpec, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(params) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=8)
+    if axes.flat[0].get_legend_handles_labels()[0]:
+        axes.flat[0].legend(fontsize=8)
     arrow = "higher" if spec.direction == "maximize" else "lower"
     fig.suptitle(f"{len(rows)} trials; {spec.select}, {arrow} is better", fontsize=10)
     fig.tight_layout()
@@ -202,7 +215,7 @@ def write_report(out: str | Path) -> str:
         text.append(f"Best: trial {best.number} (*), written to {path / BEST}.")
     else:
         text.append("No trial has finished yet, so there is no best.toml.")
-    figure = plot(rows, spec, path) if rows else None
+    figure = plot(rows, spec, path) if any(r.state in ("complete", "pruned") for r in rows) else None
     if figure is not None:
         text += ["", f"![objective against each parameter]({PLOT})"]
     (path / REPORT).write_text("\n".join(text) + "\n")

@@ -74,8 +74,14 @@ def run_sweep(out: str | Path, *, trials: int | None = None, jobs: int = 1, max_
         threads = max(1, _cores() // jobs) if jobs > 1 and base_threads in ("auto", None) else None
         if jobs == 1:
             run_worker(WorkerPlan(str(path), target, deadline, threads, unfinished))
-            return spec
-        _run_parallel(path, target, deadline, threads, unfinished, jobs)
+        else:
+            _run_parallel(path, target, deadline, threads, unfinished, jobs)
+        paused = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+        if paused:
+            print(
+                f"--max-time is up: {paused} trial(s) paused at their last epoch; continue with: vaekit sweep --resume {path}",
+                flush=True,
+            )
     return spec
 
 
