@@ -109,7 +109,7 @@ class TrainConfig:
     max_bad_steps: int = 20  # consecutive NaN/Inf steps before training stops
     early_stopping: int | None = None  # epochs without validation improvement before stopping
     max_time: float | None = None  # seconds of training before stopping after the current epoch
-    schedule_by: Literal["steps", "time"] = "steps"  # time: cosine lr, KL warm-up and capacity follow the share of max_time used
+    schedule_by: Literal["steps", "time"] = "steps"  # time: cosine lr, KL warm-up, capacity end with max_time (or epochs, if sooner)
     log_every: int = 50  # steps between progress-bar/metric updates (each one syncs)
     threads: int | Literal["auto"] | None = "auto"  # torch intra-op threads; auto: the fastest now (timed at start); None: torch's default
     fused_optimizer: bool = True  # the fused CPU/GPU Adam kernel; same maths, fewer passes

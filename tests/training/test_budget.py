@@ -43,7 +43,8 @@ def test_schedule_by_time_needs_a_budget(tmp_path):
 def test_on_epoch_sees_each_epoch_and_can_stop_the_run(tmp_path):
     seen = []
 
-    def hook(s: dict) -> str | None:
+    def hook(s: dict, model) -> str | None:
+        assert not model.training  # this epoch's weights, as validated
         seen.append(s)
         return "enough" if s["epoch"] == 2 else None
 
@@ -56,7 +57,7 @@ def test_an_exception_in_on_epoch_leaves_the_previous_epoch_to_resume_from(tmp_p
     class Pause(Exception):
         pass
 
-    def hook(s: dict) -> None:
+    def hook(s: dict, model) -> None:
         if s["epoch"] == 2:
             raise Pause
 
@@ -74,3 +75,12 @@ def test_old_run_directories_without_the_cpu_still_load(tmp_path):
     del raw["machine"]
     (run.path / "config.json").write_text(json.dumps(raw))
     assert RunDir(run.path).info.machine == {}
+
+
+def test_with_time_to_spare_the_schedules_follow_the_epochs(tmp_path):
+    # a fast machine finishes the planned epochs well inside the budget: the schedule must end with them
+    kw = dict(epochs=3, lr_schedule="cosine", lr_min=1e-4, kl_warmup_epochs=2)
+    by_time = rows(fit(tiny(**kw, max_time=3600, schedule_by="time"), tmp_path / "t", figures=False).path)
+    by_steps = rows(fit(tiny(**kw), tmp_path / "s", figures=False).path)
+    assert [r["lr"] for r in by_time] == pytest.approx([r["lr"] for r in by_steps], rel=1e-3)
+    assert [r["kl_weight"] for r in by_time] == pytest.approx([r["kl_weight"] for r in by_steps], rel=1e-3)

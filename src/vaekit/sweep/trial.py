@@ -91,7 +91,7 @@ def run_trial(
         cfg = cfg.replace(train=t)
         data = cache.get(cfg.data)
 
-        def on_epoch(seen: dict) -> str | None:
+        def on_epoch(seen: dict, model: torch.nn.Module) -> str | None:
             reason = should_stop()
             if reason:
                 raise SweepStopped(reason)

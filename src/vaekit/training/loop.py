@@ -104,7 +104,7 @@ def fit(
     resume: bool = False,
     data: DataSplits | StreamedSplits | None = None,
     figures: bool = True,
-    on_epoch: Callable[[dict], str | None] | None = None,
+    on_epoch: Callable[[dict, VAE], str | None] | None = None,
 ) -> Run:
     """Train ``cfg`` into run directory ``out``, or continue the run there (``resume=True``; ``cfg``
     None keeps the saved config, else it may differ only in the RESUMABLE train settings).
@@ -113,8 +113,9 @@ def fit(
     PNG figures at the end (curves, samples, reconstructions), e.g. for the scikit-learn estimators'
     throwaway runs; post-training fits (a VQ code prior) still run.
 
-    ``on_epoch(seen)``, if given, is called on rank 0 after each epoch with {epoch, val_elbo,
-    val_recon_nll, val_kl, elapsed}, before anything of the epoch is saved: a string it returns stops training
+    ``on_epoch(seen, model)``, if given, is called on rank 0 after each epoch with {epoch, val_elbo,
+    val_recon_nll, val_kl, elapsed} and the model (this epoch's weights, eval mode; read it, do not
+    change it), before anything of the epoch is saved: a string it returns stops training
     after this epoch with that stop reason (a sweep's pruner); an exception it raises propagates
     and leaves the previous epoch's checkpoint, from which ``resume=True`` continues.
     """
@@ -213,7 +214,7 @@ def fit(
             asked = None  # a stop reason from on_epoch (rank 0's, shared with every rank)
             if on_epoch is not None:
                 seen = {"epoch": epoch, "val_elbo": val.elbo, "val_recon_nll": val.recon_nll, "val_kl": val.kl, "elapsed": elapsed}
-                asked = on_epoch(seen) if env.is_main else None
+                asked = on_epoch(seen, model) if env.is_main else None
                 if env.enabled and ddp.broadcast_float(float(bool(asked)), env):
                     asked = asked or "stopped on rank 0"
             stop = _stop_reason(t, progress) or ("completed" if epoch >= t.epochs else "") or (asked or "")
@@ -403,10 +404,11 @@ def _stop_reason(t: TrainConfig, p: Progress) -> str:
 
 
 def _position(t: TrainConfig, elapsed: float, seen_batches: int, steps_per_epoch: int) -> float:
-    """Where the schedules are read: the batch count, or with ``train.schedule_by = "time"`` the same
-    share of the planned steps as of ``train.max_time`` used (schedules.time_position)."""
+    """Where the schedules are read: the batch count; with ``train.schedule_by = "time"``, the same
+    share of the planned steps as of ``train.max_time`` used (schedules.time_position) when that is
+    further, so the schedules end with whichever budget runs out first, the epochs or the time."""
     if t.schedule_by == "time" and t.max_time:
-        return schedules.time_position(elapsed, t.max_time, steps_per_epoch * t.epochs)
+        return max(seen_batches, schedules.time_position(elapsed, t.max_time, steps_per_epoch * t.epochs))
     return seen_batches
 
 
