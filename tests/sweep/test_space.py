@@ -72,3 +72,11 @@ def test_a_choice_the_config_rejects_fails_before_training():
 
     with pytest.raises(ConfigError, match="train.optimizer"):
         check_space({}, parse_space(["train.optimizer=adam,sgd9"]))
+
+
+def test_sweeping_a_setting_the_base_config_overrides_is_an_error():
+    from vaekit.sweep import SweepSpec
+
+    base = {"model": {"latent_dims": [8, 4]}}
+    with pytest.raises(ConfigError, match="model.latent_dims"):
+        SweepSpec(base=base, space=("model.latent_dim=2..8",)).check()

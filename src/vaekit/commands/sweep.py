@@ -9,7 +9,7 @@ from pathlib import Path
 from vaekit.errors import ConfigError, TrainingError
 
 _EXAMPLES = """examples:
-  vaekit sweep --config configs/mnist_best.toml --space model.latent_dim=2..64:log --space train.beta=0.5..4 \\
+  vaekit sweep --config configs/mnist_fast.toml --space model.latent_dim=2..64:log --space train.beta=0.5..4 \\
       --trials 24 --jobs 2 --max-time 30m --select val_elbo --out sweeps/mnist
   vaekit sweep --resume sweeps/mnist --trials 40     # continue the same study (unfinished trials first)
   vaekit sweep --report sweeps/mnist                 # table, objective.png and best.toml

@@ -89,6 +89,12 @@ class SweepSpec:
                 "--select auroc scores normal against anomalous validation examples: set data.classes to the normal "
                 "class(es), e.g. --set 'data.classes=[3]'"
             )
+        keys = {p.key for p in self.params}
+        if "model.latent_dim" in keys and base.model.latent_dims:
+            raise ConfigError(
+                "the base config stacks latent layers (model.latent_dims), which overrides model.latent_dim: "
+                "sweep model.latent_dims instead, e.g. --space 'model.latent_dims=[100,50],[64,32]'"
+            )
         check_space(self.base, self.params)
         return self
 
