@@ -109,6 +109,7 @@ class TrainConfig:
     max_bad_steps: int = 20  # consecutive NaN/Inf steps before training stops
     early_stopping: int | None = None  # epochs without validation improvement before stopping
     max_time: float | None = None  # seconds of training before stopping after the current epoch
+    init_from: str | None = None  # a run directory: start from its best weights (same model), e.g. to fine-tune with iwae
     schedule_by: Literal["steps", "time"] = "steps"  # time: cosine lr, KL warm-up, capacity end with max_time (or epochs, if sooner)
     log_every: int = 50  # steps between progress-bar/metric updates (each one syncs)
     threads: int | Literal["auto"] | None = "auto"  # torch intra-op threads; auto: the fastest now (timed at start); None: torch's default

@@ -76,5 +76,19 @@ def test_with_time_to_spare_the_schedules_follow_the_epochs(tmp_path):
     kw = dict(epochs=3, lr_schedule="cosine", lr_min=1e-4, kl_warmup_epochs=2)
     by_time = rows(fit(tiny(**kw, max_time=3600, schedule_by="time"), tmp_path / "t", figures=False).path)
     by_steps = rows(fit(tiny(**kw), tmp_path / "s", figures=False).path)
+    no_budget = rows(fit(tiny(**kw, schedule_by="time"), tmp_path / "n", figures=False).path)  # no max_time: the epochs
     assert [r["lr"] for r in by_time] == pytest.approx([r["lr"] for r in by_steps], rel=1e-3)
+    assert [r["lr"] for r in no_budget] == [r["lr"] for r in by_steps]
     assert [r["kl_weight"] for r in by_time] == pytest.approx([r["kl_weight"] for r in by_steps], rel=1e-3)
+
+
+def test_init_from_starts_where_another_run_ended(tmp_path):
+    import torch
+
+    first = fit(tiny(epochs=2), tmp_path / "a", figures=False)
+    tuned = tiny(epochs=1, lr=1e-12, init_from=str(first.path), objective="iwae", k=3)  # a step too small to move anything
+    second = fit(tuned, tmp_path / "b", figures=False)
+    a, b = first.model.state_dict(), second.model.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    fresh = fit(tiny(epochs=1, lr=1e-12), tmp_path / "c", figures=False).model.state_dict()
+    assert not all(torch.allclose(a[k], fresh[k], atol=1e-6) for k in a)

@@ -24,7 +24,17 @@ from pathlib import Path
 import torch
 
 import vaekit
-from vaekit.checkpoint import MODEL, SCALER, RunDir, RunInfo, atomic_write_json, save_tensors, write_config
+from vaekit.checkpoint import (
+    MODEL,
+    SCALER,
+    RunDir,
+    RunInfo,
+    atomic_write_json,
+    load_tensors,
+    load_weights,
+    save_tensors,
+    write_config,
+)
 from vaekit.config import RunConfig, TrainConfig
 from vaekit.core import VAE, build_model
 from vaekit.core.objectives import MeanELBO, mean_elbo, split_missing
@@ -144,6 +154,8 @@ def fit(
     if isinstance(data, StreamedSplits) and cfg.model.posterior == "vq":
         raise ConfigError("model.posterior='vq' fits its code prior over the training split in memory: set data.streaming=false")
     model = build_model(cfg.model, data.shape).to(device)
+    if t.init_from and not resume:
+        _init_from(model, t.init_from)
     optimizer = make_optimizer(model, t)
     batches, val_chunks = training_batches(
         data,
@@ -244,7 +256,7 @@ def fit(
                         "train_seconds": ep.seconds,  # the optimisation loop alone
                         "epoch_seconds": ep.seconds + time.perf_counter() - started,  # with validation
                         "threads": torch.get_num_threads(),  # train.threads = "auto" chooses it at start
-                        **({"budget_used": schedules.budget_fraction(elapsed, t.max_time)} if t.schedule_by == "time" else {}),
+                        **({"budget_used": schedules.budget_fraction(elapsed, t.max_time)} if t.schedule_by == "time" and t.max_time else {}),
                     }
                 )
                 save_train_state(out, model, optimizer, gens, progress, objective.modules, objective.optimizers)
@@ -408,6 +420,13 @@ def _position(t: TrainConfig, elapsed: float, seen_batches: int, steps_per_epoch
     if t.schedule_by == "time" and t.max_time:
         return max(seen_batches, schedules.time_position(elapsed, t.max_time, steps_per_epoch * t.epochs))
     return seen_batches
+
+
+def _init_from(model: VAE, run_dir: str) -> None:
+    """``train.init_from``: another run's best weights (a model of the same config) as the start."""
+    source = RunDir(run_dir)
+    weights, _ = load_tensors(source.path / MODEL)
+    load_weights(model, weights, source.path / MODEL)
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
