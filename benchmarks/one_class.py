@@ -74,6 +74,20 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
         {"arch": "conv", "channels": [32, 64], "latent_dim": 16, "likelihood": "bernoulli"},
         {"epochs": 20, "batch_size": 64, "lr": 1e-3},
     ),
+    # candidates for the higher bars (98.5 / 94.0): wider networks trained longer, the cosine decay on the
+    # clock so a per-class cap (--max-time, e.g. 600) still ends the schedule; select them on validation first
+    "conv32-g01-l32": (
+        {"arch": "conv", "channels": [32, 64, 128], "latent_dim": 32, "likelihood": "gaussian", "scale": 0.1},
+        {"epochs": 100, "batch_size": 64, "lr": 1e-3, "lr_schedule": "cosine", "lr_min": 1e-5, "schedule_by": "time"},
+    ),
+    "conv32-g02-l16": (
+        {"arch": "conv", "channels": [32, 64, 128], "latent_dim": 16, "likelihood": "gaussian", "scale": 0.2},
+        {"epochs": 100, "batch_size": 64, "lr": 1e-3, "lr_schedule": "cosine", "lr_min": 1e-5, "schedule_by": "time"},
+    ),
+    "resnet-g02-l16": (
+        {"arch": "resnet", "channels": [32, 64], "latent_dim": 16, "likelihood": "gaussian", "scale": 0.2},
+        {"epochs": 60, "batch_size": 64, "lr": 1e-3, "lr_schedule": "cosine", "lr_min": 1e-5, "schedule_by": "time"},
+    ),
 }
 SCORES = {  # name -> ScoreSettings arguments
     "elbo": {"kind": "elbo", "samples": 8},
@@ -82,7 +96,11 @@ SCORES = {  # name -> ScoreSettings arguments
     "nll": {"kind": "nll", "k": 64},
     "latent": {"kind": "latent", "components": 10},  # mixture fitted on the class's training codes
     "latent20": {"kind": "latent", "components": 20},
+    "latent50": {"kind": "latent", "components": 50},
 }
+# sums of scores, each standardised by its mean and spread on the class's own training images (the
+# latent score cross-fitted there, as a detector's threshold is): codes and pixels flag different misfits
+COMBINED = {"latent20+recon-mse": ("latent20", "recon-mse"), "latent20+elbo": ("latent20", "elbo")}
 
 
 def train(out: Path, data: dict, model: dict, train_cfg: dict, max_time: float) -> dict:
@@ -102,13 +120,19 @@ def train(out: Path, data: dict, model: dict, train_cfg: dict, max_time: float) 
 def aurocs(model, x: torch.Tensor, anomalous: np.ndarray, scores: list[str], x_train: torch.Tensor) -> dict[str, float]:
     from sklearn.metrics import roc_auc_score
 
-    from vaekit.applications.anomaly import ScoreSettings, anomaly_scores, fit_latent_score
+    from vaekit.applications.anomaly import ScoreSettings, anomaly_scores, fit_latent_score, threshold_scores
 
     out = {}
     for name in scores:
-        settings = fit_latent_score(model, x_train, ScoreSettings(**SCORES[name], batch_size=512))  # latent: fit on normal
-        s = anomaly_scores(model, x, settings)
-        out[name] = 100.0 * float(roc_auc_score(anomalous, s.numpy()))
+        total = torch.zeros(x.shape[0], dtype=torch.float64)
+        for part in COMBINED.get(name, (name,)):
+            settings = fit_latent_score(model, x_train, ScoreSettings(**SCORES[part], batch_size=512))  # latent: fit on normal
+            s = anomaly_scores(model, x, settings)
+            if name in COMBINED:
+                normal = threshold_scores(model, x_train, settings)  # cross-fitted for the latent score
+                s = (s - normal.mean()) / normal.std().clamp(min=1e-12)
+            total += s
+        out[name] = 100.0 * float(roc_auc_score(anomalous, total.numpy()))
     return out
 
 
@@ -170,7 +194,7 @@ def final(args: argparse.Namespace) -> None:
         "# One-class anomaly detection (Ruff et al. 2018 protocol)",
         "",
         f"Variant `{args.variant}`: model {json.dumps(model_cfg)}, training {json.dumps(train_cfg)} capped at "
-        f"{args.max_time:.0f} s per class (one torch thread); score `{args.score}` {json.dumps(SCORES[args.score])}. "
+        f"{args.max_time:.0f} s per class (one torch thread); score `{args.score}` {json.dumps(SCORES.get(args.score) or COMBINED[args.score])}. "
         "Chosen on validation AUROC (see one_class_selection.md), never on test data.",
         "",
         f"`python benchmarks/one_class.py {' '.join(sys.argv[1:])}`"
@@ -213,9 +237,10 @@ def main() -> None:
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     p.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "conv"], choices=list(VARIANTS))
     p.add_argument("--variant", default="mlp", choices=list(VARIANTS), help="final phase")
-    p.add_argument("--score", default="elbo", choices=list(SCORES), help="final phase")
-    p.add_argument("--scores", nargs="+", default=list(SCORES), choices=list(SCORES), help="select phase")
-    p.add_argument("--compare", nargs="*", default=[], choices=list(SCORES), help="final phase: more score columns")
+    names = [*SCORES, *COMBINED]
+    p.add_argument("--score", default="elbo", choices=names, help="final phase")
+    p.add_argument("--scores", nargs="+", default=list(SCORES), choices=names, help="select phase")
+    p.add_argument("--compare", nargs="*", default=[], choices=names, help="final phase: more score columns")
     p.add_argument("--commit", default="", help="final phase: the vaekit commit measured, for the record")
     p.add_argument("--max-time", type=float, default=150.0, help="cap on training seconds per model")
     args = p.parse_args()

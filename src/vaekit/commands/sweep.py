@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prune-warmup", type=int, default=1, help="epochs of each trial that are never pruned (default 1)")
     p.add_argument("--k", type=int, default=20, help="importance samples of --select val_nll (default 20)")
     p.add_argument("--anomaly-score", default="elbo", choices=["elbo", "recon", "latent"], help="score of --select auroc")
+    p.add_argument("--components", type=int, default=20, help="mixture components of --anomaly-score latent (default 20)")
     p.add_argument("--seed", type=int, default=0, help="the sampler's seed")
     p.add_argument("--out", help="sweep directory to create (default sweeps/<data>-<model>)")
     p.set_defaults(handler=_sweep)
@@ -106,10 +108,10 @@ def _sweep(args: argparse.Namespace) -> int:
         spec = SweepSpec(
             base=base, space=tuple(args.space), trials=args.trials or 20, select=args.select, sampler=args.sampler, pruner=args.pruner,
             grid_points=args.grid_points, prune_startup=args.prune_startup, prune_warmup=args.prune_warmup, k=args.k,
-            anomaly_score=args.anomaly_score, seed=args.seed,
+            anomaly_score=args.anomaly_score, components=args.components, seed=args.seed,
         )  # fmt: skip
         if args.sampler == "grid" and args.trials is None:
-            spec = spec.__class__(**{**spec.__dict__, "trials": spec.check().grid_size()})
+            spec = dataclasses.replace(spec, trials=spec.check().grid_size())
         start_sweep(path, spec)
     try:
         run_sweep(path, trials=args.trials if args.resume else None, jobs=args.jobs, max_time=max_time)

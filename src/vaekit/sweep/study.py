@@ -61,6 +61,7 @@ class SweepSpec:
     prune_warmup: int = 1  # epochs of every trial that are never pruned
     k: int = 20  # importance samples of the val_nll criterion
     anomaly_score: Literal["elbo", "recon", "latent"] = "elbo"  # the auroc criterion's score
+    components: int = 20  # the latent score's mixture components
     seed: int = 0  # the sampler's
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -80,7 +81,7 @@ class SweepSpec:
             raise ConfigError(f"--select {self.select!r}: use one of {', '.join(SELECT)}")
         if not self.space:
             raise ConfigError("a sweep needs at least one --space KEY=LOW..HIGH or KEY=A,B,C")
-        for name in ("trials", "k", "prune_startup"):
+        for name in ("trials", "k", "prune_startup", "components"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"sweep setting {name} must be at least 1, got {getattr(self, name)}")
         base = RunConfig.from_dict(self.base)

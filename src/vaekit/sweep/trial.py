@@ -198,7 +198,7 @@ def anomaly_auroc(model: torch.nn.Module, cfg: RunConfig, spec: SweepSpec) -> fl
     binarize = cfg.data.binarize == "dynamic"
     if binarize:
         x = torch.bernoulli(x, generator=torch.Generator().manual_seed(cfg.data.seed + 7))
-    settings = ScoreSettings(kind=spec.anomaly_score, components=10)
+    settings = ScoreSettings(kind=spec.anomaly_score, components=spec.components)
     if spec.anomaly_score == "latent":
         normal = load_data(cfg.data).train.x
         normal = torch.bernoulli(normal, generator=torch.Generator().manual_seed(cfg.data.seed + 8)) if binarize else normal
