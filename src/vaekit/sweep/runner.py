@@ -20,11 +20,11 @@ from vaekit.sweep.study import (
     STUDY_DB,
     SweepSpec,
     WorkerPlan,
-    _worker_process,
     file_lock,
     load_study,
     optuna_module,
     run_worker,
+    worker_process,
 )
 
 
@@ -88,7 +88,7 @@ def run_sweep(out: str | Path, *, trials: int | None = None, jobs: int = 1, max_
 def _run_parallel(path: Path, target: int, deadline: float | None, threads: int | None, unfinished: list[int], jobs: int) -> None:
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter each: no inherited torch or SQLite state
     plans = [WorkerPlan(str(path), target, deadline, threads, unfinished[i::jobs], os.getpid()) for i in range(jobs)]
-    procs = [ctx.Process(target=_worker_process, args=(plan,), name=f"vaekit-sweep-{i}") for i, plan in enumerate(plans)]
+    procs = [ctx.Process(target=worker_process, args=(plan,), name=f"vaekit-sweep-{i}") for i, plan in enumerate(plans)]
     for p in procs:
         p.start()
     try:

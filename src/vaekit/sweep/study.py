@@ -63,7 +63,6 @@ class SweepSpec:
     anomaly_score: Literal["elbo", "recon", "latent"] = "elbo"  # the auroc criterion's score
     components: int = 20  # the latent score's mixture components
     seed: int = 0  # the sampler's
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def params(self) -> list[Param]:
@@ -258,7 +257,8 @@ def run_worker(plan: WorkerPlan) -> None:
         run_trial(study, trial, spec, path, cache, plan.threads, should_stop)
 
 
-def _worker_process(plan: WorkerPlan) -> None:  # the target of a spawned worker process
+def worker_process(plan: WorkerPlan) -> None:
+    """The target of a spawned worker process: run_worker, with its errors as exit codes."""
     import sys
 
     try:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from vaekit.config import DataConfig, RunConfig
 from vaekit.data import DataSplits
 from vaekit.errors import ConfigError, TrainingError, VaekitError
 from vaekit.sweep.space import trial_config
-from vaekit.sweep.study import TRIALS, SweepSpec
+from vaekit.sweep.study import TRIALS, SweepSpec, optuna_module
 
 PRUNED = "pruned"  # how the stop reason of a pruned trial's run begins
 PROBE_MAX_TRAIN = 5000
@@ -78,7 +77,7 @@ def run_trial(
 ) -> str | None:
     """Train, score and tell one trial; returns its final state ("complete", "pruned", "fail"), or
     None when the sweep paused it (it stays RUNNING)."""
-    optuna = sys.modules["optuna"]
+    optuna = optuna_module()
     params = spec.params
     values = dict(trial.params)
     run_dir = sweep_dir / trial.user_attrs.get("run_dir", f"{TRIALS}/{trial.number:04d}")
@@ -138,7 +137,7 @@ def run_trial(
 
 def _fail(study: Any, trial: Any, shown: str, e: Exception) -> str:
     trial.set_user_attr("error", str(e))
-    study.tell(trial, state=sys.modules["optuna"].trial.TrialState.FAIL)
+    study.tell(trial, state=optuna_module().trial.TrialState.FAIL)
     print(f"trial {trial.number}: {shown} -> failed: {e}", flush=True)
     return "fail"
 
