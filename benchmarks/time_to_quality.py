@@ -90,7 +90,7 @@ class Clock:
     def training_seconds(self) -> float:
         return time.perf_counter() - self.start - self.paused
 
-    def epoch_end(self, epoch: int) -> bool:
+    def epoch_end(self, epoch: float) -> bool:
         """Score if a mark has passed; True when training should stop (87 nats or the budget)."""
         t = self.training_seconds()
         due = bool(self.marks) and t >= self.marks[0]
@@ -102,7 +102,7 @@ class Clock:
         nll = self.score()
         self.paused += time.perf_counter() - began
         self.points.append({"seconds": t, "epoch": epoch, "nll": nll})
-        print(f"{self.name}: epoch {epoch}, {t:.0f} s of training, test NLL {nll:.2f}", flush=True)
+        print(f"{self.name}: epoch {epoch:g}, {t:.0f} s of training, test NLL {nll:.2f}", flush=True)
         return nll <= min(TARGETS) or t >= self.budget
 
 
@@ -194,16 +194,28 @@ def train_pythae(cfg: RunConfig, x_train: torch.Tensor, x_test: torch.Tensor, k:
 
     clock = Clock("pythae", lambda: iw_nll(encode, lambda z: dec.net(z).reshape(z.shape[0], -1), x_test, k), marks, budget)
 
-    class Marks(TrainingCallback):
-        epoch = 0
+    steps_per_epoch = math.ceil(len(x_train) / 64)  # BaseTrainerConfig's default batch
 
-        def on_epoch_end(self, training_config, **kwargs):
-            self.epoch += 1
+    class Marks(TrainingCallback):
+        epoch, step = 0, 0
+
+        def check(self, epoch: float) -> None:
             model.eval()
-            stop = clock.epoch_end(self.epoch)
+            stop = clock.epoch_end(epoch)  # scores when a mark has passed; past the budget it always does
             model.train()
             if stop:
                 raise _Stop
+
+        def on_train_step_end(self, training_config, **kwargs):
+            # a slow epoch must not run far past the budget: stop (and score) within the epoch
+            self.step += 1
+            if self.step % 20 == 0 and clock.training_seconds() >= clock.budget:
+                self.check(round(self.epoch + self.step / steps_per_epoch, 2))
+
+        def on_epoch_end(self, training_config, **kwargs):
+            self.epoch += 1
+            self.step = 0
+            self.check(self.epoch)
 
     with tempfile.TemporaryDirectory() as d:
         clock.start, clock.paused = time.perf_counter(), 0.0
