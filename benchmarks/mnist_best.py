@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from vaekit.checkpoint import RunDir  # noqa: E402
 from vaekit.config import load_config  # noqa: E402
 from vaekit.data import dynamic_binarize, load_data  # noqa: E402
+from vaekit.hardware import describe  # noqa: E402
 from vaekit.training.loop import fit  # noqa: E402
 
 PUBLISHED = [
@@ -97,6 +98,7 @@ def evaluate_recipe(out: Path, k: int, test_limit: int | None, seed: int, thread
         "stop_reason": state.get("stop_reason"),
         "epoch_seconds_median": sorted(r["epoch_seconds"] for r in history)[len(history) // 2] if history else None,
         "config": run.config.to_dict(),
+        "machine": run.info.machine,  # the CPU it trained on (empty for runs from before it was recorded)
     }
 
 
@@ -124,6 +126,8 @@ def write_recipe_md(result: dict, path: Path, config: Path) -> str:
         f"| vaekit {config.name} (this run) | {r['nll']:.2f} ± {r['stderr']:.2f} |",
         "",
         SHARED_NOTE + " The trainer was given one thread (torch.set_num_threads(1)).",
+        "",
+        f"CPU (where it trained): {describe(r.get('machine') or None)}.",
         "",
         "Settings: `" + json.dumps(r["config"]["model"]) + "`, `" + json.dumps(r["config"]["train"]) + "`",
         "",
@@ -158,6 +162,8 @@ def time_config_epochs(data_dir: str, threads: int, path: Path) -> str:
         print(f"{cfg_path.name:28s} {h['train_seconds']:8.1f} s", flush=True)
     lines = [
         f"# One training epoch of every config ({threads} thread{'s' if threads > 1 else ''}, torch {torch.__version__})",
+        "",
+        f"CPU: {describe()}.",
         "",
         SHARED_NOTE,
         "",

@@ -123,10 +123,10 @@ def paired_ratio(values: list[float], base: list[float]) -> float:
 
 def conditions(threads: int) -> str:
     """One line saying under what the numbers were taken (the machine is shared)."""
+    from vaekit.hardware import describe
+
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    return (
-        f"torch {torch.__version__}, {threads} thread(s), {os.cpu_count()} cores, load average {load} (1, 5, 15 min) at the end"
-    )
+    return f"{describe()}; torch {torch.__version__}, {threads} thread(s), load average {load} (1, 5, 15 min) at the end"
 
 
 def gemm_floor(threads: int, batch: int = 128, n: int = 60_000, repeats: int = 200) -> tuple[float, float]:

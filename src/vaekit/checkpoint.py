@@ -2,7 +2,7 @@
 
 Layout of a run directory::
 
-    config.json               RunConfig + data shape/kind/checksum + vaekit version
+    config.json               RunConfig + data shape/kind/checksum + vaekit version + CPU (machine)
     model.safetensors         best weights (by validation ELBO): what ``vaekit.load`` returns
     train_state.safetensors   last weights, optimizer tensors, RNG states; JSON state in metadata
     scaler.json               tabular runs: the standardiser fitted on the training split
@@ -135,6 +135,7 @@ class RunInfo:
     class_names: tuple[str, ...] = ()
     vaekit_version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)  # CPU model and flags where training began (hardware.cpu_info)
 
 
 def write_config(run_dir: Path, cfg: RunConfig, info: RunInfo) -> None:
@@ -152,6 +153,7 @@ def write_config(run_dir: Path, cfg: RunConfig, info: RunInfo) -> None:
                 "class_names": list(info.class_names),
             },
             "extra": info.extra,
+            "machine": info.machine,
         },
     )
 

@@ -175,8 +175,10 @@ class TrainConfig(_PartFields):
     max_bad_steps: int = 20  # consecutive NaN/Inf steps before training stops
     early_stopping: int | None = None  # epochs without validation improvement before stopping
     max_time: float | None = None  # seconds of training before stopping after the current epoch
+    init_from: str | None = None  # a run directory: start from its best weights (same model), e.g. to fine-tune with iwae
+    schedule_by: Literal["steps", "time"] = "steps"  # time: cosine lr, KL warm-up, capacity end with max_time (or epochs, if sooner)
     log_every: int = 50  # steps between progress-bar/metric updates (each one syncs)
-    threads: int | None = None  # torch intra-op threads; None leaves torch's default
+    threads: int | Literal["auto"] | None = "auto"  # torch intra-op threads; auto: the fastest now (timed at start); None: torch's default
     fused_optimizer: bool = True  # the fused CPU/GPU Adam kernel; same maths, fewer passes
     compile: bool = False  # torch.compile the loss (model + objective); compiling takes a while (BENCHMARKS.md has the trade-off)
     precision: Literal["float32", "bf16"] = "float32"  # bf16: autocast convs/matmuls; faster only where the CPU has bf16 units (BENCHMARKS.md); results differ

@@ -63,3 +63,17 @@ def test_capacity_objective_penalises_the_distance_to_c():
     torch.testing.assert_close(t.loss, t.recon_nll + 100.0 * (t.kl - 20.0).abs())
     plain = elbo(m, x, eps=eps)
     torch.testing.assert_close(t.elbo, plain.elbo)
+
+
+def test_fraction_schedules_match_the_step_ones_and_end_with_the_budget():
+    from vaekit.training.schedules import budget_fraction, cosine_lr_at, time_position
+
+    assert cosine_lr_at(0.0, 1.0, 0.1) == 1.0
+    assert math.isclose(cosine_lr_at(0.5, 1.0, 0.1), cosine_lr(50, 100, 1.0, 0.1))
+    assert cosine_lr_at(1.5, 1.0, 0.1) == 0.1  # past the budget: the floor
+    assert budget_fraction(30.0, 120.0) == 0.25 and budget_fraction(500.0, 120.0) == 1.0
+    # a quarter of the budget is a quarter of the planned steps, whatever the machine's speed
+    assert time_position(30.0, 120.0, total_steps=4000) == 1000.0
+    # KL warm-up over 10 of 100 planned epochs = the first 10% of the budget
+    pos = time_position(6.0, 120.0, total_steps=100 * 50)  # 5% of the budget
+    assert math.isclose(kl_weight(pos, 50, 1.0, 10.0), 0.5)

@@ -17,13 +17,25 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 import vaekit
-from vaekit.checkpoint import MODEL, SCALER, TRAIN_STATE, RunDir, RunInfo, atomic_write_json, save_tensors, write_config
+from vaekit.checkpoint import (
+    MODEL,
+    SCALER,
+    TRAIN_STATE,
+    RunDir,
+    RunInfo,
+    atomic_write_json,
+    load_tensors,
+    load_weights,
+    save_tensors,
+    write_config,
+)
 from vaekit.config import RunConfig, TrainConfig
 from vaekit.core import VAE, build_model
 from vaekit.core.elbo import MeanELBO, mean_elbo, split_missing
@@ -32,6 +44,7 @@ from vaekit.data import DataSplits
 from vaekit.data.batches import TensorBatches, TensorChunks
 from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, open_data, training_batches
 from vaekit.errors import ConfigError, RunDirError, TrainingError, TrainingInterrupted
+from vaekit.hardware import cpu_info
 from vaekit.runlock import claim_run_dir
 from vaekit.training import ddp, schedules
 from vaekit.training.columns import resolve_columns, resumed_columns, typed_data
@@ -72,6 +85,8 @@ def _check(cfg: RunConfig, env: ddp.DistEnv) -> None:
         raise ConfigError(f"train.lr must be positive, got {t.lr}")
     if t.beta < 0 or t.free_bits < 0:
         raise ConfigError("train.beta and train.free_bits must be non-negative")
+    if t.schedule_by == "time" and env.world_size > 1:
+        raise ConfigError("train.schedule_by='time' reads each process's own clock every step: use it in one process")
     if cfg.data.binarize != "none" and cfg.model.likelihood.kind != "bernoulli":
         raise ConfigError(f"data.binarize={cfg.data.binarize!r} makes binary data: use model.likelihood='bernoulli'")
 
@@ -103,19 +118,26 @@ def fit(
     resume: bool = False,
     data: DataSplits | StreamedSplits | None = None,
     figures: bool = True,
+    on_epoch: Callable[[dict, VAE], str | None] | None = None,
     lock: bool = True,
 ) -> Run:
     """Train ``cfg`` into ``out`` (a new or empty folder) or continue the run there, holding the run
     directory's lock throughout (see runlock.py), so a second writer fails at once. ``lock=False``:
     the caller holds it (the ``--devices`` launcher, whose ranks run here). See ``_fit``."""
     if not (lock and ddp.env_from_environment().is_main):
-        return _fit(cfg, out, resume=resume, data=data, figures=figures)
+        return _fit(cfg, out, resume=resume, data=data, figures=figures, on_epoch=on_epoch)
     with claim_run_dir(out, new=not resume, what="vaekit train"):
-        return _fit(cfg, out, resume=resume, data=data, figures=figures)
+        return _fit(cfg, out, resume=resume, data=data, figures=figures, on_epoch=on_epoch)
 
 
 def _fit(
-    cfg: RunConfig | None, out: str | Path, *, resume: bool = False, data: DataSplits | StreamedSplits | None = None, figures: bool = True
+    cfg: RunConfig | None,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    data: DataSplits | StreamedSplits | None = None,
+    figures: bool = True,
+    on_epoch: Callable[[dict, VAE], str | None] | None = None,
 ) -> Run:
     """Train ``cfg`` into run directory ``out``, or continue the run there (``resume=True``; ``cfg``
     None keeps the saved config, else it may differ only in the RESUMABLE train settings).
@@ -123,6 +145,12 @@ def _fit(
     Under torchrun (or ``--devices N``) every rank calls this; rank 0 alone writes the run. ``figures=False`` skips the
     PNG figures at the end (curves, samples, reconstructions), e.g. for the scikit-learn estimators'
     throwaway runs; post-training fits (a VQ code prior) still run.
+
+    ``on_epoch(seen, model)``, if given, is called on rank 0 after each epoch with {epoch, val_elbo,
+    val_recon_nll, val_kl, elapsed} and the model (this epoch's weights, eval mode; read it, do not
+    change it), before anything of the epoch is saved: a string it returns stops training
+    after this epoch with that stop reason (a sweep's pruner); an exception it raises propagates
+    and leaves the previous epoch's checkpoint, from which ``resume=True`` continues.
     """
     out = Path(out)
     env = ddp.env_from_environment()
@@ -136,7 +164,7 @@ def _fit(
         raise RunDirError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
     _check(cfg, env)
     t = cfg.train
-    if t.threads:
+    if isinstance(t.threads, int):
         torch.set_num_threads(t.threads)
     torch.manual_seed(cfg.seed + env.rank)  # dropout differs per shard; everything else is shared
     gens = Generators(
@@ -158,6 +186,8 @@ def _fit(
     model = build_model(cfg.model, data.shape).to(device)
     if isinstance(data, DataSplits):
         model.likelihood.check_data(data.train.x)  # values outside the likelihood's support: a clear error now
+    if t.init_from and not resume:
+        _init_from(model, t.init_from)
     optimizer = make_optimizer(model, t)
     batches, val_chunks = training_batches(
         data,
@@ -183,11 +213,17 @@ def _fit(
     else:
         if env.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            info = RunInfo(data.shape, data.kind, data.checksum, data.num_classes, data.class_names, vaekit.__version__)
+            info = RunInfo(
+                data.shape, data.kind, data.checksum, data.num_classes, data.class_names, vaekit.__version__, machine=cpu_info()
+            )
             write_config(out, cfg, info)
             if data.scaler is not None:
                 atomic_write_json(out / SCALER, data.scaler.to_dict())
         progress = Progress()
+    if t.threads == "auto" and device.type == "cpu":
+        from vaekit.training.threads import auto_threads_for
+
+        auto_threads_for(cfg, model, data)  # the fastest count now; metrics.jsonl records it
     loss_module = LossModule(model, objective)  # DDP wraps the whole loss computation; the core never sees it
     train_model = torch.nn.parallel.DistributedDataParallel(loss_module) if env.enabled else loss_module
     log = MetricsLog(out, t.tensorboard, resume_epoch=progress.epoch if resume else None) if env.is_main else None
@@ -231,12 +267,19 @@ def _fit(
                     f"every one of the {ep.bad} steps so far had a NaN/Inf loss or gradient; lower train.lr, "
                     "set train.grad_clip, or check the data for NaN/Inf values"
                 )
-            stop = _stop_reason(t, progress) or ("completed" if epoch >= t.epochs else "")
+            asked = None  # a stop reason from on_epoch (rank 0's, shared with every rank)
+            if on_epoch is not None:
+                seen = {"epoch": epoch, "val_elbo": val.elbo, "val_recon_nll": val.recon_nll, "val_kl": val.kl, "elapsed": elapsed}
+                asked = on_epoch(seen, model) if env.is_main else None
+                if env.enabled and ddp.broadcast_float(float(bool(asked)), env):
+                    asked = asked or "stopped on rank 0"
+            stop = _stop_reason(t, progress) or ("completed" if epoch >= t.epochs else "") or (asked or "")
             if stop:
                 progress = replace(progress, finished=True, stop_reason=stop)
             if env.is_main:
                 if improved:
                     save_tensors(out / MODEL, model.state_dict(), {"epoch": str(epoch), "val_elbo": repr(val.elbo)})
+                position = _position(t, progress.elapsed, ep.seen_batches, steps_per_epoch)
                 log.write(
                     {
                         "epoch": epoch,
@@ -248,12 +291,14 @@ def _fit(
                         "val_recon_nll": val.recon_nll,
                         "val_kl": val.kl,
                         "lr": optimizer.param_groups[0]["lr"],
-                        "kl_weight": schedules.kl_weight(ep.seen_batches, steps_per_epoch, t.beta, t.kl_warmup_epochs),
+                        "kl_weight": schedules.kl_weight(position, steps_per_epoch, t.beta, t.kl_warmup_epochs),
                         **ep.extras,
-                        **objective.logged(ep.seen_batches),
+                        **objective.logged(position),
                         "bad_steps": ep.bad,
                         "train_seconds": ep.seconds,  # the optimisation loop alone
                         "epoch_seconds": ep.seconds + time.perf_counter() - started,  # with validation
+                        "threads": torch.get_num_threads(),  # train.threads = "auto" chooses it at start
+                        **({"budget_used": schedules.budget_fraction(elapsed, t.max_time)} if t.schedule_by == "time" and t.max_time else {}),
                     }
                 )
                 save_train_state(out, model, optimizer, gens, progress, objective.modules, objective.optimizers)
@@ -309,9 +354,10 @@ def _train_epoch(
         eps = ddp.shard(eps, env)[0]
         if k is not None:
             eps = eps.transpose(0, 1)  # (k, B, D)
+        position = _position(t, progress.elapsed + time.perf_counter() - started, seen_batches, steps_per_epoch)
         if t.lr_schedule == "cosine":
-            _set_lr(optimizer, schedules.cosine_lr(seen_batches, total_steps, t.lr, t.lr_min))
-        r = training_step(loss_module, vae, objective, optimizer, (x, y, eps, mask), share=share, step=seen_batches, t=t, env=env)
+            _set_lr(optimizer, schedules.cosine_lr(position, total_steps, t.lr, t.lr_min))
+        r = training_step(loss_module, vae, objective, optimizer, (x, y, eps, mask), share=share, step=position, t=t, env=env)
         seen_batches += 1
         if not r.finite:
             bad += 1
@@ -401,6 +447,22 @@ def _stop_reason(t: TrainConfig, p: Progress) -> str:
     if t.max_time is not None and p.elapsed >= t.max_time:
         return f"max_time reached ({p.elapsed:.0f} s >= {t.max_time:.0f} s)"
     return ""
+
+
+def _position(t: TrainConfig, elapsed: float, seen_batches: int, steps_per_epoch: int) -> float:
+    """Where the schedules are read: the batch count; with ``train.schedule_by = "time"``, the same
+    share of the planned steps as of ``train.max_time`` used (schedules.time_position) when that is
+    further, so the schedules end with whichever budget runs out first, the epochs or the time."""
+    if t.schedule_by == "time" and t.max_time:
+        return max(seen_batches, schedules.time_position(elapsed, t.max_time, steps_per_epoch * t.epochs))
+    return seen_batches
+
+
+def _init_from(model: VAE, run_dir: str) -> None:
+    """``train.init_from``: another run's best weights (a model of the same config) as the start."""
+    source = RunDir(run_dir)
+    weights, _ = load_tensors(source.path / MODEL)
+    load_weights(model, weights, source.path / MODEL)
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

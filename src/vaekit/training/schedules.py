@@ -6,17 +6,35 @@ import math
 from dataclasses import dataclass, replace
 
 
-def kl_weight(step: int, steps_per_epoch: int, beta: float, warmup_epochs: float) -> float:
+def kl_weight(step: float, steps_per_epoch: int, beta: float, warmup_epochs: float) -> float:
     """Linear KL warm-up from 0 to ``beta`` over ``warmup_epochs`` epochs (then constant)."""
     if warmup_epochs <= 0:
         return beta
     return beta * min(1.0, step / (warmup_epochs * steps_per_epoch))
 
 
-def cosine_lr(step: int, total_steps: int, lr: float, lr_min: float) -> float:
+def cosine_lr(step: float, total_steps: int, lr: float, lr_min: float) -> float:
     """Cosine decay from ``lr`` at step 0 to ``lr_min`` at ``total_steps``."""
-    t = min(1.0, step / max(1, total_steps))
+    return cosine_lr_at(step / max(1, total_steps), lr, lr_min)
+
+
+def cosine_lr_at(fraction: float, lr: float, lr_min: float) -> float:
+    """Cosine decay from ``lr`` at fraction 0 of the schedule to ``lr_min`` at 1 (and after)."""
+    t = min(1.0, max(0.0, fraction))
     return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * t))
+
+
+def budget_fraction(elapsed: float, max_time: float) -> float:
+    """The share of a time budget used, in [0, 1]."""
+    return min(1.0, max(0.0, elapsed / max_time)) if max_time > 0 else 1.0
+
+
+def time_position(elapsed: float, max_time: float, total_steps: int) -> float:
+    """``train.schedule_by = "time"``: the step the schedules are read at once ``elapsed`` of
+    ``max_time`` seconds are used — the same share of the planned ``total_steps`` (epochs x steps
+    per epoch). Every step-based schedule (cosine lr, KL warm-up over ``kl_warmup_epochs / epochs``
+    of the budget, capacity) then ends when the budget does, however fast the machine is."""
+    return budget_fraction(elapsed, max_time) * total_steps
 
 
 def step_lr(epoch: int, lr: float, every: int, gamma: float) -> float:
@@ -44,7 +62,7 @@ def plateau_update(state: Plateau, val_elbo: float, patience: int, gamma: float,
     return replace(state, bad_epochs=bad)
 
 
-def capacity(step: int, c_max: float, steps: int) -> float:
+def capacity(step: float, c_max: float, steps: int) -> float:
     """KL capacity C (nats) growing linearly from 0 at step 0 to ``c_max`` at ``steps``, then constant
     (Burgess et al. 2018: loss = recon + gamma * |KL - C|)."""
     return c_max * min(1.0, step / max(1, steps))

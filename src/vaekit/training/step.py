@@ -29,7 +29,7 @@ class LossModule(nn.Module):
         self.objective = objective  # not a module: its own trained parts live in objective.modules
 
     def forward(
-        self, x: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor | None, condition: torch.Tensor | None, step: int
+        self, x: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor | None, condition: torch.Tensor | None, step: float
     ) -> ELBOTerms:
         return self.objective(self.vae, x, eps=eps, mask=mask, condition=condition, step=step)
 
@@ -49,7 +49,7 @@ def training_step(
     batch: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None],
     *,
     share: float,
-    step: int,
+    step: float,
     t: TrainConfig,
     env: ddp.DistEnv,
 ) -> StepResult:

@@ -41,7 +41,7 @@ class ObjectivePart(Protocol):
     optimizers: dict[str, torch.optim.Optimizer]
 
     def __call__(
-        self, vae: VAE, x: torch.Tensor, *, eps: torch.Tensor | None, mask: torch.Tensor | None, condition: torch.Tensor | None, step: int
+        self, vae: VAE, x: torch.Tensor, *, eps: torch.Tensor | None, mask: torch.Tensor | None, condition: torch.Tensor | None, step: float
     ) -> ELBOTerms: ...
 
     def after_step(self, vae: VAE) -> torch.Tensor | None: ...
@@ -66,12 +66,12 @@ class TrainObjective:
         self.modules: dict[str, nn.Module] = {}  # extra trained modules, saved in the training state
         self.optimizers: dict[str, torch.optim.Optimizer] = {}  # their optimizers, saved likewise
 
-    def kl_weight(self, step: int, beta: float | None = None) -> float:
+    def kl_weight(self, step: float, beta: float | None = None) -> float:
         t = self.t
         return schedules.kl_weight(step, self.steps_per_epoch, t.beta if beta is None else beta, t.kl_warmup_epochs)
 
     def __call__(
-        self, vae: VAE, x: torch.Tensor, *, eps: torch.Tensor | None, mask: torch.Tensor | None, condition: torch.Tensor | None, step: int
+        self, vae: VAE, x: torch.Tensor, *, eps: torch.Tensor | None, mask: torch.Tensor | None, condition: torch.Tensor | None, step: float
     ) -> ELBOTerms:
         raise NotImplementedError
 
@@ -79,7 +79,7 @@ class TrainObjective:
         """Anything trained after the model's update (a discriminator); returns its loss or None."""
         return None
 
-    def logged(self, step: int) -> dict[str, float]:
+    def logged(self, step: float) -> dict[str, float]:
         """Schedule values to log with each epoch (e.g. the capacity)."""
         return {}
 

@@ -30,7 +30,7 @@ class ELBOObjective(TrainObjective):
         super().__init__(t, options, ctx)
         self._elbo = loss_function(elbo, t)
 
-    def capacity(self, step: int) -> float | None:
+    def capacity(self, step: float) -> float | None:
         o = self.options
         return schedules.capacity(step, o.capacity_max, o.capacity_steps) if o.capacity_max > 0 else None
 
