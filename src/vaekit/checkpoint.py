@@ -203,10 +203,10 @@ class RunDir:
         return read_metrics(self.path / METRICS)
 
     def scaler(self):
-        from vaekit.data.base import Standardizer
+        from vaekit.data.columns import load_scaler
 
         p = self.path / SCALER
-        return Standardizer.from_dict(json.loads(p.read_text())) if p.is_file() else None
+        return load_scaler(json.loads(p.read_text())) if p.is_file() else None
 
     def model_metadata(self) -> dict[str, str]:
         from safetensors import safe_open

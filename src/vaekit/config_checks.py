@@ -62,7 +62,8 @@ def check_values(cfg: RunConfig) -> None:
     _optional_int("train.early_stopping", t.early_stopping, 1)
     if t.max_time is not None:
         number("train.max_time", t.max_time, 0.0, low_open=True)
-    _optional_int("train.threads", t.threads, 1, 4096)
+    if t.threads != "auto":
+        _optional_int("train.threads", t.threads, 1, 4096)
     if not _DEVICE.fullmatch(t.device):
         raise ConfigError(f"train.device {t.device!r} is not a device: use cpu, cuda, cuda:N or mps")
 

@@ -172,7 +172,7 @@ class _VAEEstimator(BaseEstimator):
         if self.likelihood == "bernoulli" and (self.standardize or x.min() < 0 or x.max() > 1):
             raise EstimatorParamError("likelihood='bernoulli' needs values in [0, 1] and standardize=False")
         labels = self._fit_labels(y, len(x)) if self.conditional else None  # (N,) class indices
-        from vaekit.data.registry import fit_standardizer
+        from vaekit.data.base import fit_standardizer
 
         self.scaler_ = fit_standardizer(x) if self.standardize else None
         x = self.scaler_.transform(x) if self.scaler_ is not None else x

@@ -12,7 +12,7 @@ import torch
 from vaekit.config import DataConfig
 from vaekit.data import load_data
 from vaekit.data.base import Standardizer
-from vaekit.data.columns import ColumnScaler, detect_kind, scale_table
+from vaekit.data.columns import ColumnScaler, detect_kind, load_scaler, scale_table
 from vaekit.errors import ConfigError, DataError, DataFormatError
 
 
@@ -65,7 +65,7 @@ def test_each_column_typed_on_the_training_split_and_only_numbers_standardised(t
 
 def test_saved_scaler_round_trips_through_json(tmp_path: Path) -> None:
     data = load_data(DataConfig(source=f"csv:{write_table(tmp_path / 't.csv')}", column_types={}))
-    again = Standardizer.from_dict(json.loads(json.dumps(data.scaler.to_dict())))
+    again = load_scaler(json.loads(json.dumps(data.scaler.to_dict())))
     assert again == data.scaler and isinstance(again, ColumnScaler)
 
 

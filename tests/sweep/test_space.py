@@ -23,7 +23,9 @@ def test_choices_keep_commas_inside_brackets():
     raw, cfg = trial_config({}, [p], {p.key: "[64,64,64]"})
     assert cfg.model.hidden == (64, 64, 64) and raw["model"]["hidden"] == [64, 64, 64]
     prior = parse_param("model.prior=normal,vamp")
-    assert trial_config({}, [prior], {"model.prior": "vamp"})[1].model.prior == "vamp"
+    assert trial_config({}, [prior], {"model.prior": "vamp"})[1].model.prior.kind == "vamp"
+    components = parse_param("model.prior.components=2..20")
+    assert components.kind == "int"  # a part option: its type from the part that declares it
 
 
 def test_trial_config_applies_sampled_values_over_the_base():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import torch
 
 
@@ -38,10 +40,7 @@ class Standardizer:
 
     @classmethod
     def from_dict(cls, d: dict) -> Standardizer:
-        if "kinds" in d:  # a typed table (data.column_types): data/columns.py
-            from vaekit.data.columns import ColumnScaler
-
-            return ColumnScaler.from_dict(d)
+        """A plain standardiser; ``data.columns.load_scaler`` reads either kind of scaler.json."""
         return cls(tuple(d["mean"]), tuple(d["std"]), tuple(d.get("columns", ())))
 
 
@@ -64,3 +63,17 @@ class DataSplits:
         if name not in ("train", "validation", "test"):
             raise DataError(f"unknown split {name!r}: use train, validation or test")
         return getattr(self, name)
+
+
+def fit_standardizer(x: torch.Tensor, columns: tuple[str, ...] = ()) -> Standardizer:
+    """Per-column mean/std of x (N, D), ignoring NaN (missing) cells. A column with no spread
+    (or no values) gets std 1, so it is only centred."""
+    a = x.numpy().astype(np.float64)
+    with warnings.catch_warnings():  # all-NaN columns warn; they are handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(a, axis=0)
+        std = np.nanstd(a, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    flat = ~np.isfinite(std) | (std <= 1e-8 * np.maximum(1.0, np.abs(mean)))
+    std = np.where(flat, 1.0, std)
+    return Standardizer(tuple(mean.tolist()), tuple(std.tolist()), tuple(columns))

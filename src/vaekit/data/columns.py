@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from vaekit.data.base import Standardizer
+from vaekit.data.base import Standardizer, fit_standardizer
 from vaekit.errors import ConfigError, DataError
 
 KINDS = ("numeric", "count", "binary", "categorical")
@@ -155,7 +155,6 @@ def fit_table_scaler(
 ) -> Standardizer:
     """The scaler of a csv's training split x (N, D): the plain Standardizer when ``column_types`` is None,
     else a :class:`ColumnScaler` with each column's kind (``column_types`` names some, the rest detected)."""
-    from vaekit.data.registry import fit_standardizer
 
     text = [bool(labels[j]) if labels else False for j in range(x.shape[1])]
     if column_types is None:
@@ -220,3 +219,8 @@ def source_labels(scaler: Standardizer | None) -> Labels:
 def cell_text(scaler: Standardizer, j: int, value: float) -> str:
     """A csv cell for column j's value in original units."""
     return scaler.cell_text(j, value) if isinstance(scaler, ColumnScaler) else f"{value:.7g}"
+
+
+def load_scaler(d: dict) -> Standardizer:
+    """scaler.json of a run: a typed table's ColumnScaler (data.column_types) or a plain Standardizer."""
+    return ColumnScaler.from_dict(d) if "kinds" in d else Standardizer.from_dict(d)

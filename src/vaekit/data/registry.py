@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import importlib
 import os
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from vaekit.config import DataConfig
-from vaekit.data.base import DataSplits, Split, Standardizer
+from vaekit.data.base import DataSplits, Split
 from vaekit.errors import ConfigError, DataError, DataFormatError, DatasetNotFoundError
 
 SPLITS = ("train", "validation", "test")
@@ -241,20 +240,6 @@ def _gather(part: Part, idx: np.ndarray, raw: Raw) -> Split:
         x = x.to(torch.float32)
     y = None if part.y is None else torch.from_numpy(part.y[idx].astype(np.int64))
     return Split(x, y)
-
-
-def fit_standardizer(x: torch.Tensor, columns: tuple[str, ...] = ()) -> Standardizer:
-    """Per-column mean/std of x (N, D), ignoring NaN (missing) cells. A column with no spread
-    (or no values) gets std 1, so it is only centred."""
-    a = x.numpy().astype(np.float64)
-    with warnings.catch_warnings():  # all-NaN columns warn; they are handled below
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(a, axis=0)
-        std = np.nanstd(a, axis=0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    flat = ~np.isfinite(std) | (std <= 1e-8 * np.maximum(1.0, np.abs(mean)))
-    std = np.where(flat, 1.0, std)
-    return Standardizer(tuple(mean.tolist()), tuple(std.tolist()), tuple(columns))
 
 
 def checksum(splits: dict[str, Split]) -> str:

@@ -19,13 +19,11 @@ from vaekit.sweep.study import (
     SPEC,
     STUDY_DB,
     SweepSpec,
-    WorkerPlan,
     file_lock,
     load_study,
     optuna_module,
-    run_worker,
-    worker_process,
 )
+from vaekit.sweep.worker import WorkerPlan, run_worker, worker_process
 
 
 def _cores() -> int:
