@@ -48,6 +48,8 @@ class DataConfig:
     streaming: Literal["auto"] | bool = "auto"
     memory_budget_gb: float | None = None  # None: half of this machine's physical memory
     workers: int = 2  # DataLoader worker processes per training process when streaming (0: in-process)
+    # tables: inpaint/denoise keep each column within its training range, rounded where it holds whole numbers
+    clip_restored: bool = True
 
 
 @dataclass(frozen=True)

@@ -88,11 +88,15 @@ def write_image_files(out_dir: Path, x: torch.Tensor, names: Sequence[str]) -> l
     return written
 
 
-def write_filled_csv(src: Path, out: Path, x: torch.Tensor, observed: torch.Tensor, scaler: Standardizer) -> int:
+def write_filled_csv(
+    src: Path, out: Path, x: torch.Tensor, observed: torch.Tensor, scaler: Standardizer, clip: bool = False
+) -> int:
     """Rewrite the CSV ``src`` with its missing cells filled: ``x`` (N, D) are standardised values for
-    its data rows; where ``observed`` (N, D) is False the cell gets the value in original units, every
-    other cell (observed values, the label column, the header) is copied as written. Returns the
-    number of cells filled."""
+    its first N data rows (all of them, or the first N with ``-n``; only those rows are written);
+    where ``observed`` (N, D) is False the cell gets the value in original units, every other cell
+    (observed values, the label column, the header) is copied as written. ``clip`` holds the filled
+    values to the scaler's column ranges (:meth:`Standardizer.restrict`). Returns the number of
+    cells filled."""
     text = Path(src).read_text(encoding="utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     header_at = next(i for i, r in enumerate(rows) if r and any(c.strip() for c in r))
@@ -100,17 +104,19 @@ def write_filled_csv(src: Path, out: Path, x: torch.Tensor, observed: torch.Tens
     label_at = {i for i, h in enumerate(header) if h.lower() in _LABEL_COLUMNS}
     features = [i for i in range(len(header)) if i not in label_at]
     data_rows = [i for i in range(header_at + 1, len(rows)) if rows[i] and any(c.strip() for c in rows[i])]
-    if len(data_rows) != x.shape[0] or len(features) != x.shape[1]:
+    if len(data_rows) < x.shape[0] or len(features) != x.shape[1]:
         raise DataError(
             f"{src} has {len(data_rows)} rows x {len(features)} feature columns but the result is "
             f"{tuple(x.shape)}; the file changed while it was being read — run again"
         )
-    values = scaler.inverse(x.double()).numpy()  # (N, D) original units
+    values = scaler.inverse(x.double())  # (N, D) original units
+    values = (scaler.restrict(values) if clip else values).numpy()
     missing = (~observed.bool()).numpy()
     filled = 0
-    for r, row_at in enumerate(data_rows):
+    rows = rows[: data_rows[x.shape[0] - 1] + 1] if x.shape[0] else rows[: header_at + 1]  # -n: the first N rows
+    for r, row_at in enumerate(data_rows[: x.shape[0]]):
         row = list(rows[row_at])
-        for j in np.flatnonzero(missing[r]):
+        for j in np.flatnonzero(missing[r] & ~np.isnan(values[r])):  # NaN: nothing to fill with, the cell stays empty
             row[features[j]] = f"{values[r, j]:.7g}"
             filled += 1
         rows[row_at] = row
@@ -155,6 +161,7 @@ def save_restored(
     original: torch.Tensor,
     mask: torch.Tensor | None = None,
     samples: torch.Tensor | None = None,
+    clip: bool = False,
 ) -> str:
     """Write restored inputs ``x_new`` (N, *S) where ``out`` says (its suffix was checked by the caller):
 
@@ -163,19 +170,25 @@ def save_restored(
     - ``.png``: a grid, one row per input: original, masked input (missing = grey), result, samples;
     - no suffix: a folder of images named like the inputs.
 
-    Returns a short note saying what was written.
+    ``clip`` (tables): restored cells (the missing ones, or every cell without ``mask``) are held to
+    the run's column ranges and rounded in whole-number columns, in original units. Returns a short note saying what was written.
     """
     out = Path(out)
     suffix = out.suffix.lower()
     scaler = run.scaler() if ex.kind == "tabular" else None
 
-    def units(t: torch.Tensor) -> torch.Tensor:
-        return scaler.inverse(t) if scaler is not None else t
+    def units(t: torch.Tensor, observed: torch.Tensor | None = mask) -> torch.Tensor:
+        if scaler is None:
+            return t
+        v = scaler.inverse(t.double())
+        if clip:  # restored cells only: observed values are never changed
+            v = scaler.restrict(v) if observed is None else torch.where(observed, v, scaler.restrict(v))
+        return v.to(t.dtype)
 
     written = [str(out)]
     if suffix == ".csv":
         if mask is not None:
-            write_filled_csv(ex.path, out, x_new, mask, scaler)
+            write_filled_csv(ex.path, out, x_new, mask, scaler, clip=clip)
         else:
             columns = scaler.columns if scaler is not None and scaler.columns else [f"x{i}" for i in range(x_new.shape[1])]
             write_table_csv(out, units(x_new).numpy(), columns)
@@ -192,6 +205,6 @@ def save_restored(
         written = [f"{len(ex.names)} images in {out}"]
     if samples is not None and suffix in (".npy", ".csv"):
         sample_path = out.with_name(out.stem + "_samples.npy")
-        atomic_write_bytes(sample_path, npy_bytes(units(samples).numpy()))
+        atomic_write_bytes(sample_path, npy_bytes(units(samples, None if mask is None else mask[:, None]).numpy()))
         written.append(str(sample_path))
     return "wrote " + ", ".join(written)

@@ -21,11 +21,20 @@ class Split:
 
 @dataclass(frozen=True)
 class Standardizer:
-    """Per-column affine scaling of tabular data, fitted on the training split only."""
+    """Per-column affine scaling of tabular data, fitted on the training split only.
+
+    ``low``/``high`` are each column's smallest and largest observed training value in original
+    units (None: nothing observed) and ``integer`` says whether every observed value was whole;
+    restored cells are held to them (:meth:`restrict`). Scalers saved before these existed have
+    them empty, and then nothing is restricted.
+    """
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
     columns: tuple[str, ...] = ()
+    low: tuple[float | None, ...] = ()
+    high: tuple[float | None, ...] = ()
+    integer: tuple[bool, ...] = ()
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         return (x - torch.tensor(self.mean, dtype=x.dtype)) / torch.tensor(self.std, dtype=x.dtype)
@@ -33,12 +42,59 @@ class Standardizer:
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.tensor(self.std, dtype=x.dtype) + torch.tensor(self.mean, dtype=x.dtype)
 
+    @property
+    def has_range(self) -> bool:
+        return len(self.low) == len(self.mean) > 0
+
+    def bounds(self, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each column's observed training range in standardised units: (D,), (D,). A column with no
+        observed training value gets [0, 0] (the encoder only ever saw 0 there: missing cells are
+        fed as 0); a scaler saved without ranges gives (-inf, +inf)."""
+        d = len(self.mean)
+        if not self.has_range:
+            return torch.full((d,), -torch.inf, dtype=dtype), torch.full((d,), torch.inf, dtype=dtype)
+        lo, hi = self._range()
+        mean, std = torch.tensor(self.mean, dtype=torch.float64), torch.tensor(self.std, dtype=torch.float64)
+        lo, hi = (lo - mean) / std, (hi - mean) / std
+        return lo.nan_to_num(0.0).to(dtype), hi.nan_to_num(0.0).to(dtype)
+
+    def restrict(self, v: torch.Tensor) -> torch.Tensor:
+        """Values in original units (..., D) held to each column's observed training range and
+        rounded to whole numbers in integer columns (float64). A column with no observed training
+        value has no range to hold it to and the model learnt nothing about it: NaN there (the
+        cell stays missing). Unchanged when the scaler has no ranges (saved by an older vaekit)."""
+        if not self.has_range:
+            return v.double()
+        lo, hi = self._range()
+        v = torch.maximum(torch.minimum(v.double(), hi), lo)  # NaN bounds (unseen columns) make NaN
+        return torch.where(torch.tensor(self.integer), v.round(), v)
+
+    def unseen(self) -> torch.Tensor:
+        """(D,) bool: columns with no observed training value (all False without ranges)."""
+        return torch.tensor([v is None for v in self.low] if self.has_range else [False] * len(self.mean))
+
+    def _range(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(low, high), each (D,) float64 in original units; NaN for columns with nothing observed."""
+        lo = torch.tensor([torch.nan if v is None else v for v in self.low], dtype=torch.float64)
+        hi = torch.tensor([torch.nan if v is None else v for v in self.high], dtype=torch.float64)
+        return lo, hi
+
     def to_dict(self) -> dict:
-        return {"mean": list(self.mean), "std": list(self.std), "columns": list(self.columns)}
+        d = {"mean": list(self.mean), "std": list(self.std), "columns": list(self.columns)}
+        if self.has_range:
+            d.update(low=list(self.low), high=list(self.high), integer=list(self.integer))
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Standardizer:
-        return cls(tuple(d["mean"]), tuple(d["std"]), tuple(d.get("columns", ())))
+        return cls(
+            tuple(d["mean"]),
+            tuple(d["std"]),
+            tuple(d.get("columns", ())),
+            tuple(d.get("low", ())),
+            tuple(d.get("high", ())),
+            tuple(bool(b) for b in d.get("integer", ())),
+        )
 
 
 @dataclass(frozen=True)

@@ -234,16 +234,27 @@ def _gather(part: Part, idx: np.ndarray, raw: Raw) -> Split:
 
 def fit_standardizer(x: torch.Tensor, columns: tuple[str, ...] = ()) -> Standardizer:
     """Per-column mean/std of x (N, D), ignoring NaN (missing) cells. A column with no spread
-    (or no values) gets std 1, so it is only centred."""
+    (or no values) gets std 1, so it is only centred. Also each column's observed range and
+    whether its values are whole numbers (what restored cells are held to)."""
     a = x.numpy().astype(np.float64)
     with warnings.catch_warnings():  # all-NaN columns warn; they are handled below
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(a, axis=0)
         std = np.nanstd(a, axis=0)
+        low, high = np.nanmin(a, axis=0), np.nanmax(a, axis=0)
     mean = np.where(np.isfinite(mean), mean, 0.0)
     flat = ~np.isfinite(std) | (std <= 1e-8 * np.maximum(1.0, np.abs(mean)))
     std = np.where(flat, 1.0, std)
-    return Standardizer(tuple(mean.tolist()), tuple(std.tolist()), tuple(columns))
+    seen = np.isfinite(low)  # columns with at least one observed value
+    whole = np.all(np.isnan(a) | (a == np.round(a)), axis=0) & seen  # every observed value an integer
+    return Standardizer(
+        tuple(mean.tolist()),
+        tuple(std.tolist()),
+        tuple(columns),
+        low=tuple(float(v) if s else None for v, s in zip(low.tolist(), seen)),
+        high=tuple(float(v) if s else None for v, s in zip(high.tolist(), seen)),
+        integer=tuple(bool(w) for w in whole),
+    )
 
 
 def checksum(splits: dict[str, Split]) -> str:
