@@ -44,7 +44,7 @@ def tiny_data(cfg) -> DataSplits:
 
 def synthetic(cfg) -> DataSplits:
     """Binary images of the config's size, labelled 0..9."""
-    size = tuple(cfg.data.image_size or (28, 28))
+    size = tuple(cfg.data.image_size or ((64, 64) if cfg.data.source == "olivetti" else (28, 28)))
     channels = 3 if cfg.data.channels == "rgb" else 1
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(3 * N, channels, *size, generator=g) > 0.7).float()
@@ -71,3 +71,10 @@ def test_every_variant_has_a_config():
                     'prior = "mixture"', 'posterior = "full"', 'posterior = "planar"', 'posterior = "iaf"',
                     'posterior = "vq"', "conditional = true", "latent_dims", 'arch = "resnet"', "beta = 4.0"):  # fmt: skip
         assert setting in texts, setting
+
+
+def test_shipped_configs_name_sources_not_paths():
+    """A path in a shipped config only resolves from one working directory; named sources search for their files."""
+    for path in CONFIGS:
+        source = load_config(path).data.source
+        assert ":" not in source, f"{path.name}: data.source {source!r} is a path; use a named source"
