@@ -50,19 +50,32 @@ def file_names(names: Sequence[str], suffix: str = ".png") -> list[str]:
     return list(names)
 
 
-def write_maps(out_dir: Path, maps: torch.Tensor, names: Sequence[str], image: bool) -> None:
-    """``maps.npy`` (N, H, W) or (N, D) and, for images, one heatmap PNG per input."""
+def write_maps(
+    out_dir: Path,
+    maps: torch.Tensor,
+    names: Sequence[str],
+    image: bool,
+    inputs: torch.Tensor | None = None,
+    scores: torch.Tensor | None = None,
+) -> None:
+    """``maps.npy`` (N, H, W) or (N, D) and, for images, one PNG per input with its map drawn over the
+    input (``inputs`` (N, C, H, W)) and a colour-bar strip, plus ``maps_overview.png``: the first
+    inputs with a colour bar in nats and their ``scores``."""
     out_dir = Path(out_dir)
     a = maps.numpy()
     atomic_write_bytes(out_dir / "maps.npy", npy_bytes(a))
     if not image:
         return
-    from vaekit.viz.heatmaps import color_range, heatmap_png
+    from vaekit.viz.heatmaps import color_range, heatmap_png, overview_png
 
     vmin, vmax = color_range(a)
     scale = max(1, math.ceil(96 / a.shape[1])) if a.shape[1] < 96 else 1
-    for name, m in zip(file_names(names), a):
-        atomic_write_bytes(out_dir / Path(name).with_suffix(".png"), heatmap_png(m, vmin, vmax, scale))
+    pictures = None if inputs is None else inputs.clamp(0, 1).cpu().numpy()
+    for i, (name, m) in enumerate(zip(file_names(names), a)):
+        png = heatmap_png(m, vmin, vmax, scale, image=None if pictures is None else pictures[i])
+        atomic_write_bytes(out_dir / Path(name).with_suffix(".png"), png)
+    listed = None if scores is None else scores.tolist()
+    atomic_write_bytes(out_dir / "maps_overview.png", overview_png(a, pictures, list(names), listed, vmin, vmax))
 
 
 def write_image_files(out_dir: Path, x: torch.Tensor, names: Sequence[str]) -> list[Path]:
@@ -135,23 +148,6 @@ def write_table_csv(out: Path, x: np.ndarray, columns: Sequence[str]) -> None:
     atomic_write_bytes(Path(out), buf.getvalue().encode())
 
 
-def grid_png(images: torch.Tensor, ncol: int) -> bytes:
-    """(N, C, H, W) in [0, 1] -> PNG bytes of a grid with ``ncol`` columns, small images upscaled."""
-    from vaekit.viz.grids import make_grid, require_matplotlib
-
-    plt = require_matplotlib()
-    grid = make_grid(images.nan_to_num(0.5).clamp(0, 1).cpu().numpy(), nrow=ncol)
-    h = images.shape[-2]
-    scale = max(1, math.ceil(48 / h)) if h < 48 else 1
-    grid = grid.repeat(scale, 0).repeat(scale, 1)
-    buf = io.BytesIO()
-    if grid.shape[2] == 1:
-        plt.imsave(buf, grid[:, :, 0], cmap="gray", vmin=0.0, vmax=1.0, format="png")
-    else:
-        plt.imsave(buf, grid, format="png")
-    return buf.getvalue()
-
-
 def save_restored(
     out: Path,
     run,
@@ -195,11 +191,16 @@ def save_restored(
     elif suffix == ".npy":
         atomic_write_bytes(out, npy_bytes(units(x_new).numpy()))
     elif suffix == ".png":
+        from vaekit.viz.labelled import save_columns
+
         cols = [original] + ([original.masked_fill(~mask, 0.5)] if mask is not None else []) + [x_new]
+        headers = ["original", "masked", "filled"] if mask is not None else ["input", "denoised"]
         if samples is not None:
             cols += list(samples.unbind(1))
-        rows = torch.stack(cols, 1)  # (N, columns, C, H, W)
-        atomic_write_bytes(out, grid_png(rows.flatten(0, 1), ncol=len(cols)))
+            headers += [f"sample {k + 1}" for k in range(samples.shape[1])]
+        rows = torch.stack(cols, 1).nan_to_num(0.5)  # (N, columns, C, H, W); NaN (missing) shows grey
+        h = original.shape[-2]
+        save_columns(rows.cpu().numpy(), headers, out, scale=max(1, math.ceil(48 / h)) if h < 48 else 1)
     else:
         write_image_files(out, x_new, ex.names)
         written = [f"{len(ex.names)} images in {out}"]

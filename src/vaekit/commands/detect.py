@@ -128,8 +128,8 @@ def _detect_score(args: argparse.Namespace) -> int:
     )
     if args.maps:
         maps = anomaly_maps(model, ex.x, settings.samples, settings.seed, settings.batch_size, condition=cond)
-        write_maps(Path(args.maps), maps, ex.names, image=ex.kind == "image")
-        print(f"wrote {len(ex)} anomaly maps to {args.maps}")
+        write_maps(Path(args.maps), maps, ex.names, image=ex.kind == "image", inputs=ex.x, scores=scores)
+        print(f"wrote {len(ex)} anomaly maps to {args.maps}" + (" (and maps_overview.png)" if ex.kind == "image" else ""))
     if labels is not None:
         _report_metrics(args, out, labels, scores.numpy(), np.asarray(flags.numpy(), dtype=int))
     return 0
