@@ -133,12 +133,19 @@ def evaluate(
     timings: dict[str, float] = {}
     shape = tuple(data.shape)
     model.eval()
+    bar = _metrics_bar(names, progress)
     with torch.inference_mode():
         for name in names:
             started = time.perf_counter()
             g = _generator(seed, name)
+            if bar is not None:
+                bar.set_description(f"evaluate: {name}")
             if name == "nll":
-                r = iwae_nll(model, x, k, batch_size=iw_batch_size, k_chunk=k_chunk, generator=g, condition=cond)
+                rows = _rows_bar(n, f"nll, k={k}", progress)
+                r = iwae_nll(model, x, k, batch_size=iw_batch_size, k_chunk=k_chunk, generator=g, condition=cond,
+                             progress=None if rows is None else rows.update)  # fmt: skip
+                if rows is not None:
+                    rows.close()
                 summary.update(nll=r.mean, nll_stderr=r.stderr, nll_bpd=bits_per_dim(r.mean, shape))
                 details[name] = {"mean": r.mean, "stderr": r.stderr, "bits_per_dim": summary["nll_bpd"], "k": k,
                                  "batch_size": iw_batch_size, "k_chunk": k_chunk, "seed": seed}  # fmt: skip
@@ -189,8 +196,11 @@ def evaluate(
                 summary["probe_accuracy"] = pr.accuracy
                 details[name] = {**dataclasses.asdict(pr), "max_train": probe_max_train, "seed": seed}
             timings[name] = time.perf_counter() - started
-            if progress:
-                print(f"  {name}: {timings[name]:.1f} s", file=sys.stderr)
+            if bar is not None:
+                bar.update(1)
+                bar.write(f"  {name}: {timings[name]:.1f} s", file=sys.stderr)
+    if bar is not None:
+        bar.close()
     return EvalReport(
         split=split,
         n=n,
@@ -201,6 +211,24 @@ def evaluate(
         details=details,
         timings=timings,
     )
+
+
+def _metrics_bar(names: tuple[str, ...], progress: bool):
+    """A progress bar over the metrics (on stderr), or None."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=len(names), unit="metric", file=sys.stderr, dynamic_ncols=True)
+
+
+def _rows_bar(n: int, what: str, progress: bool):
+    """A progress bar over the evaluated rows of one slow metric, or None; it disappears when done."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=n, desc=what, unit="ex", leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
 def _resolve_extractor(

@@ -168,6 +168,8 @@ def fit(
             model.eval()
             started = time.perf_counter()
             val = _validate(model, val_chunks, env)
+            if bar is not None:
+                bar.show_validation(val.elbo)
             epoch = progress.epoch + 1
             # rank 0's clock decides time limits, so every rank stops after the same epoch
             elapsed = ddp.broadcast_float(progress.elapsed + ep.seconds + time.perf_counter() - started, env)
@@ -217,6 +219,7 @@ def fit(
                     }
                 )
                 save_train_state(out, model, optimizer, gens, progress, objective.modules, objective.optimizers)
+                log.images(model, data, epoch, cfg.seed)
     except KeyboardInterrupt:
         raise TrainingError(
             f"interrupted; the last finished epoch is saved: continue with 'vaekit train --resume {out}'"
@@ -377,9 +380,9 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 def _progress_bar(t: TrainConfig, total: int, done: int):
     if not t.progress:
         return None
-    from tqdm.auto import tqdm
+    from vaekit.training.logs import EpochBar
 
-    return tqdm(total=total, initial=done, unit="step", dynamic_ncols=True, leave=True)
+    return EpochBar(total=total, initial=done, unit="step", dynamic_ncols=True, leave=True)
 
 
 def _finish(
