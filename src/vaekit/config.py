@@ -63,7 +63,9 @@ class ModelConfig:
     activation: Literal["relu", "elu", "gelu", "tanh", "silu", "leaky_relu"] = "relu"
     dropout: float = 0.0
     likelihood: Likelihood = "bernoulli"
-    scale: float = 1.0  # fixed scale of the gaussian/laplace likelihood
+    # fixed scale of the gaussian/laplace likelihood; None: 0.1 for images (pixels in [0, 1]: a scale of 1 lets the
+    # KL win and the posterior collapse), 1.0 for tables (standardised). Runs saved with 1.0 keep it.
+    scale: float | None = None
     dlogistic_bins: int = 256  # discretized logistic: number of intensity levels
     res_blocks: int = 1  # resnet: residual blocks at each resolution (model.channels gives the widths)
     posterior: Posterior = "diagonal"  # full: Cholesky covariance; planar/iaf: normalizing flows; vq: codebook

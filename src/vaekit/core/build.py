@@ -21,12 +21,21 @@ from vaekit.core.vae import VAE
 from vaekit.core.vq import CodePrior, VectorQuantizer
 from vaekit.errors import ModelError
 
+IMAGE_SCALE = 0.1  # the fixed Gaussian/Laplace scale on [0, 1] pixels when model.scale is unset
+
+
+def likelihood_scale(cfg: ModelConfig, data_shape: tuple[int, ...]) -> float:
+    """``model.scale``, or when unset 0.1 for images (C, H, W) and 1.0 for tables (D,)."""
+    if cfg.scale is not None:
+        return cfg.scale
+    return IMAGE_SCALE if len(data_shape) == 3 else 1.0
+
 
 def build_model(cfg: ModelConfig, data_shape: tuple[int, ...], condition_dim: int | None = None) -> VAE:
     """``condition_dim`` (a conditional model's class count) is used when ``cfg.condition_dim`` is unset."""
     data_shape = tuple(int(s) for s in data_shape)
     _check(cfg)
-    likelihood = build_likelihood(cfg.likelihood, data_shape, scale=cfg.scale, bins=cfg.dlogistic_bins)
+    likelihood = build_likelihood(cfg.likelihood, data_shape, scale=likelihood_scale(cfg, data_shape), bins=cfg.dlogistic_bins)
     posterior, prior = _latent_parts(cfg, data_shape)
     latent_dim = posterior.latent_dim
     dec_in = cfg.latent_dims[0] if cfg.latent_dims else latent_dim  # a stacked model decodes z1 alone
