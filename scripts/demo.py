@@ -27,8 +27,8 @@ OUT = ROOT / "runs" / "demo"
 CHOICES = ("auto", "fashion-mnist", "mnist", "digits")
 COMMON = ["train.tensorboard=false"]
 # a 2-D latent: every picture the model makes is on one sheet (vaekit manifold)
-MNIST_2D = ['model.arch="mlp"', "model.latent_dim=2", "model.hidden=[512, 256]", "train.epochs=30", "train.max_time=60",
-            "train.batch_size=128", "train.lr=2e-3", "train.kl_warmup_epochs=0", "train.early_stopping=none", "data.limit=30000",
+MNIST_2D = ['model.arch="mlp"', "model.latent_dim=2", "model.hidden=[256, 128]", "train.epochs=30", "train.max_time=60",
+            "train.batch_size=128", "train.lr=2e-3", "train.kl_warmup_epochs=0", "train.early_stopping=none", "data.limit=20000",
             "train.threads=2"]  # fmt: skip
 # small matrices: one thread is faster than two taking turns
 DIGITS_2D = ["model.latent_dim=2", "model.hidden=[256, 128]", "train.epochs=150", "train.max_time=45", "train.batch_size=32",
