@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # torch is pinned for this install path (a CPU wheel on local disk); the package accepts torch>=2.3
 TORCH_PIN ?= torch==2.13.0
+# errors only: a package index configured on the machine but missing a package makes pip warn once per
+# dependency ("Location ... is ignored"); PIP_QUIET=-q shows warnings again
+PIP_QUIET ?= -qq
 
 .PHONY: install demo test test-fast lint bench clean
 
@@ -11,9 +14,9 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_PIN)"
-	$(PY) -m pip install -q -e ".[all,test]" "$(TORCH_PIN)"
+	$(PY) -m pip install $(PIP_QUIET) --upgrade pip
+	$(PY) -m pip install $(PIP_QUIET) "$(TORCH_PIN)"
+	$(PY) -m pip install $(PIP_QUIET) -e ".[all,test]" "$(TORCH_PIN)"
 	touch $@
 
 demo: install

@@ -44,7 +44,7 @@ def tiny_data(cfg) -> DataSplits:
 
 def synthetic(cfg) -> DataSplits:
     """Binary images of the config's size, labelled 0..9."""
-    size = tuple(cfg.data.image_size or (28, 28))
+    size = tuple(cfg.data.image_size or ((64, 64) if cfg.data.source == "olivetti" else (28, 28)))
     channels = 3 if cfg.data.channels == "rgb" else 1
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(3 * N, channels, *size, generator=g) > 0.7).float()
@@ -77,3 +77,10 @@ def test_every_variant_has_a_config():
     assert any(c.train.objective.options.__dict__.get("capacity_max", 0) > 0 for c in cfgs)
     assert any(c.model.conditional for c in cfgs) and any(c.model.latent_dims for c in cfgs)
     assert any(c.model.arch == "resnet" for c in cfgs) and any(c.train.beta == 4.0 for c in cfgs)
+
+
+def test_shipped_configs_name_sources_not_paths():
+    """A path in a shipped config only resolves from one working directory; named sources search for their files."""
+    for path in CONFIGS:
+        source = load_config(path).data.source
+        assert ":" not in source, f"{path.name}: data.source {source!r} is a path; use a named source"

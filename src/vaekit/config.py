@@ -107,6 +107,8 @@ class DataConfig:
     # column's kind from the training split, overriding the named ones: { age = "numeric", visits = "count" }.
     # model.likelihood = "mixed" turns detection on (saved as {}); only numeric columns are standardised.
     column_types: dict[str, Literal["numeric", "count", "binary", "categorical"]] | None = None
+    # tables: inpaint/denoise keep each column within its training range, rounded where it holds whole numbers
+    clip_restored: bool = True
 
 
 @dataclass(frozen=True)

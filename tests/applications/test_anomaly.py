@@ -219,7 +219,7 @@ def test_detect_fit_and_score_cli(main, zeros_run, tmp_path, capsys):
     metrics = json.loads((tmp_path / "scores_metrics.json").read_text())
     assert metrics["auroc"] > 0.95 and metrics["n_anomalous"] == int((test.y != 0).sum())
     assert (tmp_path / "scores_roc.png").stat().st_size > 1000
-    assert len(list((tmp_path / "maps").glob("*.png"))) == len(test)
+    assert len(list((tmp_path / "maps").glob("*.png"))) == len(test) + 1  # one per input and maps_overview.png
     assert np.load(tmp_path / "maps" / "maps.npy").shape == (len(test), 8, 8)
     assert "AUROC" in capsys.readouterr().out
     # the same AUROC from explicit classes and from a label file
@@ -251,7 +251,7 @@ def test_detect_score_folder_uses_file_names(main, zeros_run, tmp_path):
     assert [r["name"] for r in rows] == names
     assert [int(r["label"]) for r in rows] == (y != 0).int().tolist()  # matched by name, not order
     assert [int(r["flag"]) for r in rows][3:] == [1, 1, 1]  # other digits are above the 99% quantile of zeros
-    assert sorted(p.name for p in (tmp_path / "m").glob("*.png")) == names
+    assert sorted(p.name for p in (tmp_path / "m").glob("*.png")) == sorted([*names, "maps_overview.png"])
 
 
 def test_detect_cli_errors(main, zeros_run, tmp_path, capsys):

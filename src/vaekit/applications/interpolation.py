@@ -211,7 +211,7 @@ def traverse(
     pz = model.prior()
     loc, scale = pz.mean.detach().cpu(), pz.stddev.detach().cpu()  # (D,)
     base = torch.zeros(d) if z_base is None else z_base.detach().cpu().reshape(d)
-    values = torch.linspace(-span, span, steps)  # (S,)
+    values = (torch.arange(steps) * 2 - (steps - 1)) / (steps - 1) * span  # (S,) exactly 0 in the middle (linspace gives -3e-08)
     index = torch.tensor(dims)  # (R,)
     z = base.expand(len(dims), steps, d).clone()  # (R, S, D)
     rows = torch.arange(len(dims))

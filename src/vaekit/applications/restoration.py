@@ -32,6 +32,12 @@ over that part of the chain: the decoded mean at each (one plausible completion)
 x_miss ~ p(x_miss|z_t) with ``draw_samples=True``. Observed entries are copied from the input
 bit for bit. A conditional model restores each input given its label (``condition``): every
 p(x|z), q(z|x) above is then p(x|z, label), q(z|x, label).
+
+``bounds`` (low, high), each broadcastable to one example's shape, hold every filled entry in a box
+— for a table, each column's range in the training data. The Gibbs-type chains clip their draws
+into it before re-encoding them: the encoder only ever saw values in that range, and a mostly
+missing row filled from a fixed-scale Gaussian can otherwise feed back ever larger values until
+the chain overflows. The estimate and the samples are clipped too.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ class _Chain:
     draw_samples: bool
     fill: str
     leapfrog: int
+    bounds: tuple[torch.Tensor, torch.Tensor] | None = None  # (low, high) for the filled entries, model units
 
 
 def impute(
@@ -88,6 +95,7 @@ def impute(
     generator: torch.Generator | None = None,
     batch_size: int = 512,
     condition: torch.Tensor | None = None,
+    bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> Imputation:
     """Fill the entries of ``x`` (N, *S) where ``mask`` (N, *S; True/1 = observed) is False.
 
@@ -101,7 +109,9 @@ def impute(
     x_miss ~ p(x_miss | z_t) with ``draw_samples``. Missing entries of ``x`` may hold anything, NaN
     included. ``generator`` drives every draw (default: seed 0); ``batch_size`` bounds the rows
     (inputs x chains) per pass. ``condition`` (N,) holds each row's
-    label for a conditional model. The model should be in eval mode (``vaekit.load`` returns one).
+    label for a conditional model. ``bounds`` (low, high), each broadcastable to one example's
+    shape (e.g. (D,) for a table), keep the filled entries in a box (see the module docstring).
+    The model should be in eval mode (``vaekit.load`` returns one).
 
     Returns an :class:`Imputation`: ``x`` the conditional-mean estimate with the observed entries
     copied, ``samples`` (N, K, *S) or None, ``acceptance`` (N,) for mwg and hmc, ``mask``.
@@ -130,8 +140,10 @@ def impute(
     g = generator if generator is not None else make_generator(0)
     per_chain = -(-samples // chains)  # samples are spread over the chains: sample j from chain j % chains
     keep = tuple(torch.linspace(burn_in, steps - 1, per_chain).round().long().tolist()) if samples else ()
-    spec = _Chain(method, steps, burn_in, warmup, keep, draw_samples, fill, leapfrog)
     device = next(model.parameters()).device
+    if bounds is not None:
+        bounds = (bounds[0].to(device, x.dtype), bounds[1].to(device, x.dtype))
+    spec = _Chain(method, steps, burn_in, warmup, keep, draw_samples, fill, leapfrog, bounds)
     rows = max(1, batch_size // chains)
     means, kept, rates = [], [], []
     for i in range(0, x.shape[0], rows):
@@ -140,6 +152,8 @@ def impute(
         rep = (chains,) + (1,) * (x.dim() - 1)
         cb = None if condition is None else condition[i : i + rows].to(device).repeat(chains, *([1] * (condition.dim() - 1)))
         est, ks, rate = _chain(model, xb.repeat(rep), mb.repeat(rep), spec, g, cb)  # chain c of example j at row c*B + j
+        est = _clip(est, bounds)
+        ks = None if ks is None else _clip(ks, bounds)
         means.append(torch.where(mb, xb, est.reshape(chains, b, *xb.shape[1:]).mean(0)).cpu())  # (B, *S)
         if ks is not None:  # (C*B, K', *S) -> (B, K' * C, *S): chains interleaved, the first `samples` kept
             data_dims = range(3, 3 + x.dim() - 1)
@@ -164,11 +178,11 @@ def _chain(
     b = x.shape[0]
     pz = model.prior()
     x_hat = torch.where(m, x, torch.zeros_like(x))  # (B, *S) missing entries start at 0
-    z = draw(model.encode(x_hat, c), g)  # (B, D)
-    x_hat = torch.where(m, x, draw(model.decode(z, c), g))  # a consistent start: x_miss ~ p(x_miss | z)
-    for _ in range(spec.warmup):  # pseudo-Gibbs: fast moves towards the data, not kept
-        z = draw(model.encode(x_hat, c), g)
-        x_hat = torch.where(m, x, draw(model.decode(z, c), g))
+    z = _encode_draw(model, x_hat, c, g, 0)  # (B, D)
+    x_hat = torch.where(m, x, _clip(draw(model.decode(z, c), g), spec.bounds))  # a consistent start: x_miss ~ p(x_miss | z)
+    for t in range(spec.warmup):  # pseudo-Gibbs: fast moves towards the data, not kept
+        z = _encode_draw(model, x_hat, c, g, t + 1)
+        x_hat = torch.where(m, x, _clip(draw(model.decode(z, c), g), spec.bounds))
     if spec.method == "hmc":
         return hmc_chain(
             model, x, m, z, steps=spec.steps, burn_in=spec.burn_in, keep=spec.keep, draw_samples=spec.draw_samples,
@@ -179,7 +193,7 @@ def _chain(
     accepted = torch.zeros(b, dtype=torch.float64)
     for t in range(spec.steps):
         qz = model.encode(x_hat, c)  # q(z | x̂): batch (B,)
-        z_new = draw(qz, g)  # (B, D)
+        z_new = _draw_finite(qz, g, spec.warmup + t + 1)  # (B, D)
         if spec.method == "mwg":
             zz = torch.stack([z, z_new])  # (2, B, D) current, proposed
             px2 = model.decode(zz, c)  # batch (2, B)
@@ -189,14 +203,14 @@ def _chain(
             accepted += accept.cpu().double()
             z = torch.where(accept[:, None], z_new, z)  # (B, D)
             sel = accept.reshape(b, *([1] * (x.dim() - 1)))  # (B, 1, ...) broadcasts over S
-            mean = torch.where(sel, px2.mean[1], px2.mean[0])  # (B, *S) E[x | z_t]
-            both = draw(px2, g)  # (2, B, *S)
+            mean = _clip(torch.where(sel, px2.mean[1], px2.mean[0]), spec.bounds)  # (B, *S) E[x | z_t]
+            both = _clip(draw(px2, g), spec.bounds)  # (2, B, *S)
             x_draw = torch.where(sel, both[1], both[0])  # (B, *S) x ~ p(x | z_t)
         else:  # pseudo-Gibbs: take the proposal
             z = z_new
             px = model.decode(z, c)
-            mean = px.mean  # (B, *S)
-            x_draw = draw(px, g) if spec.fill == "sample" else mean
+            mean = _clip(px.mean, spec.bounds)  # (B, *S)
+            x_draw = _clip(draw(px, g), spec.bounds) if spec.fill == "sample" else mean
         x_hat = torch.where(m, x, x_draw)  # observed entries never move
         if t >= spec.burn_in:
             total += mean.double()
@@ -206,6 +220,31 @@ def _chain(
     samples = torch.stack(kept, 1) if kept else None  # (B, K, *S)
     rate = accepted / spec.steps if spec.method == "mwg" else None
     return estimate, samples, rate
+
+
+def _clip(v: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """``v`` (..., *S) held in [low, high] (each broadcastable to S); unchanged without bounds."""
+    return v if bounds is None else torch.maximum(torch.minimum(v, bounds[1]), bounds[0])
+
+
+def _encode_draw(model: VAE, x_hat: torch.Tensor, c: torch.Tensor | None, g: torch.Generator, step: int) -> torch.Tensor:
+    """z ~ q(z | x̂): (B, D), or a ModelError when the chain has overflowed."""
+    return _draw_finite(model.encode(x_hat, c), g, step)
+
+
+def _draw_finite(qz: torch.distributions.Distribution, g: torch.Generator, step: int) -> torch.Tensor:
+    """One draw (B, D) from ``qz``; a chain that overflowed (non-finite codes, or a NaN scale the
+    sampler refuses) says so in one line instead of failing inside torch."""
+    try:
+        z = draw(qz, g)
+    except (RuntimeError, ValueError):  # torch.normal: "normal expects all elements of std >= 0.0" for a NaN scale
+        z = None
+    if z is None or not bool(torch.isfinite(z).all()):
+        raise ModelError(
+            f"the imputation chain diverged (non-finite latent codes after {step} steps): keep the filled values in the "
+            "data's range (tables: data.clip_restored = true), use --method hmc, or a model with a smaller or learned scale"
+        )
+    return z
 
 
 def denoise(model: VAE, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> torch.Tensor:

@@ -51,19 +51,32 @@ def file_names(names: Sequence[str], suffix: str = ".png") -> list[str]:
     return list(names)
 
 
-def write_maps(out_dir: Path, maps: torch.Tensor, names: Sequence[str], image: bool) -> None:
-    """``maps.npy`` (N, H, W) or (N, D) and, for images, one heatmap PNG per input."""
+def write_maps(
+    out_dir: Path,
+    maps: torch.Tensor,
+    names: Sequence[str],
+    image: bool,
+    inputs: torch.Tensor | None = None,
+    scores: torch.Tensor | None = None,
+) -> None:
+    """``maps.npy`` (N, H, W) or (N, D) and, for images, one PNG per input with its map drawn over the
+    input (``inputs`` (N, C, H, W)) and a colour-bar strip, plus ``maps_overview.png``: the first
+    inputs with a colour bar in nats and their ``scores``."""
     out_dir = Path(out_dir)
     a = maps.numpy()
     atomic_write_bytes(out_dir / "maps.npy", npy_bytes(a))
     if not image:
         return
-    from vaekit.viz.heatmaps import color_range, heatmap_png
+    from vaekit.viz.heatmaps import color_range, heatmap_png, overview_png
 
     vmin, vmax = color_range(a)
     scale = max(1, math.ceil(96 / a.shape[1])) if a.shape[1] < 96 else 1
-    for name, m in zip(file_names(names), a):
-        atomic_write_bytes(out_dir / Path(name).with_suffix(".png"), heatmap_png(m, vmin, vmax, scale))
+    pictures = None if inputs is None else inputs.clamp(0, 1).cpu().numpy()
+    for i, (name, m) in enumerate(zip(file_names(names), a)):
+        png = heatmap_png(m, vmin, vmax, scale, image=None if pictures is None else pictures[i])
+        atomic_write_bytes(out_dir / Path(name).with_suffix(".png"), png)
+    listed = None if scores is None else scores.tolist()
+    atomic_write_bytes(out_dir / "maps_overview.png", overview_png(a, pictures, list(names), listed, vmin, vmax))
 
 
 def write_image_files(out_dir: Path, x: torch.Tensor, names: Sequence[str]) -> list[Path]:
@@ -89,11 +102,15 @@ def write_image_files(out_dir: Path, x: torch.Tensor, names: Sequence[str]) -> l
     return written
 
 
-def write_filled_csv(src: Path, out: Path, x: torch.Tensor, observed: torch.Tensor, scaler: Standardizer) -> int:
+def write_filled_csv(
+    src: Path, out: Path, x: torch.Tensor, observed: torch.Tensor, scaler: Standardizer, clip: bool = False
+) -> int:
     """Rewrite the CSV ``src`` with its missing cells filled: ``x`` (N, D) are standardised values for
-    its data rows; where ``observed`` (N, D) is False the cell gets the value in original units (typed
-    columns as their kind writes them: a category's label, a whole count, 0/1), every other cell
-    (observed values, the label column, the header) is copied as written. Returns the number of cells filled."""
+    its first N data rows (all of them, or the first N with ``-n``; only those rows are written);
+    where ``observed`` (N, D) is False the cell gets the value in original units (typed columns as
+    their kind writes them: a category's label, a whole count, 0/1), every other cell (observed
+    values, the label column, the header) is copied as written. ``clip`` holds the filled values to
+    the scaler's column ranges (:meth:`Standardizer.restrict`). Returns the number of cells filled."""
     text = Path(src).read_text(encoding="utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     header_at = next(i for i, r in enumerate(rows) if r and any(c.strip() for c in r))
@@ -101,17 +118,19 @@ def write_filled_csv(src: Path, out: Path, x: torch.Tensor, observed: torch.Tens
     label_at = {i for i, h in enumerate(header) if h.lower() in _LABEL_COLUMNS}
     features = [i for i in range(len(header)) if i not in label_at]
     data_rows = [i for i in range(header_at + 1, len(rows)) if rows[i] and any(c.strip() for c in rows[i])]
-    if len(data_rows) != x.shape[0] or len(features) != x.shape[1]:
+    if len(data_rows) < x.shape[0] or len(features) != x.shape[1]:
         raise DataError(
             f"{src} has {len(data_rows)} rows x {len(features)} feature columns but the result is "
             f"{tuple(x.shape)}; the file changed while it was being read — run again"
         )
-    values = scaler.inverse(x.double()).numpy()  # (N, D) original units
+    values = scaler.inverse(x.double())  # (N, D) original units
+    values = (scaler.restrict(values) if clip else values).numpy()
     missing = (~observed.bool()).numpy()
     filled = 0
-    for r, row_at in enumerate(data_rows):
+    rows = rows[: data_rows[x.shape[0] - 1] + 1] if x.shape[0] else rows[: header_at + 1]  # -n: the first N rows
+    for r, row_at in enumerate(data_rows[: x.shape[0]]):
         row = list(rows[row_at])
-        for j in np.flatnonzero(missing[r]):
+        for j in np.flatnonzero(missing[r] & ~np.isnan(values[r])):  # NaN: nothing to fill with, the cell stays empty
             row[features[j]] = cell_text(scaler, j, float(values[r, j]))  # a label, a whole count, or a number
             filled += 1
         rows[row_at] = row
@@ -130,23 +149,6 @@ def write_table_csv(out: Path, x: np.ndarray, columns: Sequence[str]) -> None:
     atomic_write_bytes(Path(out), buf.getvalue().encode())
 
 
-def grid_png(images: torch.Tensor, ncol: int) -> bytes:
-    """(N, C, H, W) in [0, 1] -> PNG bytes of a grid with ``ncol`` columns, small images upscaled."""
-    from vaekit.viz.grids import make_grid, require_matplotlib
-
-    plt = require_matplotlib()
-    grid = make_grid(images.nan_to_num(0.5).clamp(0, 1).cpu().numpy(), nrow=ncol)
-    h = images.shape[-2]
-    scale = max(1, math.ceil(48 / h)) if h < 48 else 1
-    grid = grid.repeat(scale, 0).repeat(scale, 1)
-    buf = io.BytesIO()
-    if grid.shape[2] == 1:
-        plt.imsave(buf, grid[:, :, 0], cmap="gray", vmin=0.0, vmax=1.0, format="png")
-    else:
-        plt.imsave(buf, grid, format="png")
-    return buf.getvalue()
-
-
 def save_restored(
     out: Path,
     run,
@@ -156,6 +158,7 @@ def save_restored(
     original: torch.Tensor,
     mask: torch.Tensor | None = None,
     samples: torch.Tensor | None = None,
+    clip: bool = False,
 ) -> str:
     """Write restored inputs ``x_new`` (N, *S) where ``out`` says (its suffix was checked by the caller):
 
@@ -164,35 +167,46 @@ def save_restored(
     - ``.png``: a grid, one row per input: original, masked input (missing = grey), result, samples;
     - no suffix: a folder of images named like the inputs.
 
-    Returns a short note saying what was written.
+    ``clip`` (tables): restored cells (the missing ones, or every cell without ``mask``) are held to
+    the run's column ranges and rounded in whole-number columns, in original units. Returns a short note saying what was written.
     """
     out = Path(out)
     suffix = out.suffix.lower()
     scaler = run.scaler() if ex.kind == "tabular" else None
 
-    def units(t: torch.Tensor) -> torch.Tensor:
-        return scaler.inverse(t) if scaler is not None else t
+    def units(t: torch.Tensor, observed: torch.Tensor | None = mask) -> torch.Tensor:
+        if scaler is None:
+            return t
+        v = scaler.inverse(t.double())
+        if clip:  # restored cells only: observed values are never changed
+            v = scaler.restrict(v) if observed is None else torch.where(observed, v, scaler.restrict(v))
+        return v.to(t.dtype)
 
     written = [str(out)]
     if suffix == ".csv":
         if mask is not None:
-            write_filled_csv(ex.path, out, x_new, mask, scaler)
+            write_filled_csv(ex.path, out, x_new, mask, scaler, clip=clip)
         else:
             columns = scaler.columns if scaler is not None and scaler.columns else [f"x{i}" for i in range(x_new.shape[1])]
             write_table_csv(out, units(x_new).numpy(), columns)
     elif suffix == ".npy":
         atomic_write_bytes(out, npy_bytes(units(x_new).numpy()))
     elif suffix == ".png":
+        from vaekit.viz.labelled import save_columns
+
         cols = [original] + ([original.masked_fill(~mask, 0.5)] if mask is not None else []) + [x_new]
+        headers = ["original", "masked", "filled"] if mask is not None else ["input", "denoised"]
         if samples is not None:
             cols += list(samples.unbind(1))
-        rows = torch.stack(cols, 1)  # (N, columns, C, H, W)
-        atomic_write_bytes(out, grid_png(rows.flatten(0, 1), ncol=len(cols)))
+            headers += [f"sample {k + 1}" for k in range(samples.shape[1])]
+        rows = torch.stack(cols, 1).nan_to_num(0.5)  # (N, columns, C, H, W); NaN (missing) shows grey
+        h = original.shape[-2]
+        save_columns(rows.cpu().numpy(), headers, out, scale=max(1, math.ceil(48 / h)) if h < 48 else 1)
     else:
         write_image_files(out, x_new, ex.names)
         written = [f"{len(ex.names)} images in {out}"]
     if samples is not None and suffix in (".npy", ".csv"):
         sample_path = out.with_name(out.stem + "_samples.npy")
-        atomic_write_bytes(sample_path, npy_bytes(units(samples).numpy()))
+        atomic_write_bytes(sample_path, npy_bytes(units(samples, None if mask is None else mask[:, None]).numpy()))
         written.append(str(sample_path))
     return "wrote " + ", ".join(written)

@@ -45,9 +45,40 @@ def _sample(args: argparse.Namespace) -> int:
             raise ConfigError(f"--label {args.label} is not a class of this model: use 0..{classes - 1}")
         condition = torch.full((args.n,), args.label, dtype=torch.long)
     x = draw_samples(args, run, model, condition)
-    write_output(x, Path(args.out), run)
+    out = Path(args.out)
+    if getattr(model, "conditional", False) and out.suffix.lower() == ".png" and run.info.data_kind == "image":
+        _labelled_samples(x, out, run, model, args.label)
+    else:
+        write_output(x, out, run)
     print(f"wrote {args.n} samples to {args.out}")
     return 0
+
+
+def _labelled_samples(x, out: Path, run, model, label: int | None) -> None:
+    """A conditional model's samples with their classes: one label in the title, or a labelled row per class."""
+    from vaekit.training.figures import class_label, image_scale
+    from vaekit.viz.animation import save_image_rows
+
+    scale = image_scale(x.shape[-2])
+    names = run.info.class_names
+    if label is not None:
+        cols = min(8, x.shape[0])
+        rows = -(-x.shape[0] // cols)
+        pad = rows * cols - x.shape[0]
+        grid = torch_cat_pad(x, pad).reshape(rows, cols, *x.shape[1:])
+        save_image_rows(grid.numpy(), out, scale=scale, title=f"samples of class {class_label(label, names)}")
+        return
+    classes = model.condition.dim  # sample cycles through the classes: sample i has label i % classes
+    per_class = -(-x.shape[0] // classes)
+    rows = torch_cat_pad(x, per_class * classes - x.shape[0]).reshape(per_class, classes, *x.shape[1:]).transpose(0, 1)
+    save_image_rows(rows.numpy(), out, scale=scale, row_labels=[class_label(c, names) for c in range(classes)], title="samples by class")
+
+
+def torch_cat_pad(x, pad: int):
+    """x (N, *S) followed by ``pad`` white images (padding a grid's last row)."""
+    import torch
+
+    return torch.cat([x, torch.ones(pad, *x.shape[1:])]) if pad else x
 
 
 def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
@@ -79,6 +110,11 @@ def _reconstruct(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix == ".npy":
         write_output(pairs, out, run)
+    elif out.suffix.lower() == ".png" and run.info.data_kind == "image":
+        from vaekit.training.figures import image_scale
+        from vaekit.viz.labelled import save_columns
+
+        save_columns(pairs.numpy(), ["original", "reconstruction"], out, scale=image_scale(x.shape[-2]))
     else:
         write_output(pairs.reshape(-1, *x.shape[1:]), out, run, nrow=16)
     print(f"wrote {x.shape[0]} reconstructions to {out}")

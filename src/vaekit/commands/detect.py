@@ -140,8 +140,8 @@ def _detect_score(args: argparse.Namespace) -> int:
     )
     if args.maps:
         maps = anomaly_maps(model, ex.x, settings.samples, settings.seed, settings.batch_size, condition=cond)
-        write_maps(Path(args.maps), maps, ex.names, image=ex.kind == "image")
-        print(f"wrote {len(ex)} anomaly maps to {args.maps}")
+        write_maps(Path(args.maps), maps, ex.names, image=ex.kind == "image", inputs=ex.x, scores=scores)
+        print(f"wrote {len(ex)} anomaly maps to {args.maps}" + (" (and maps_overview.png)" if ex.kind == "image" else ""))
     if labels is not None:
         _report_metrics(args, out, labels, scores.numpy(), np.asarray(flags.numpy(), dtype=int))
     return 0
@@ -234,13 +234,35 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=count, default=0, help="also write K completions drawn from the chain")
     p.add_argument("--draw", action="store_true", help="samples are draws x ~ p(x|z), not decoded means")
     p.add_argument("--seed", type=seed, default=0)
+    _add_clip(p)
     p.add_argument("--out", required=True, help=".png grid, .npy array, .csv table (tabular), or a folder (no suffix)")
     p.set_defaults(handler=_inpaint)
+
+
+def _add_clip(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--clip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="tables: keep restored cells within each column's training range, rounded in whole-number columns "
+        "(default: the run's data.clip_restored, true unless set)",
+    )
+
+
+def _table_range(args: argparse.Namespace, run, kind: str):
+    """The run's scaler when restored table cells are to be held to its ranges, else None."""
+    clip = run.config.data.clip_restored if args.clip is None else args.clip
+    scaler = run.scaler() if kind == "tabular" and clip else None
+    if scaler is not None and not scaler.has_range:
+        print(f"note: {run.path}/scaler.json has no column ranges (an older run), so restored values are not clipped")
+        return None
+    return scaler
 
 
 def _add_denoise(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("denoise", help="clean inputs: encode, then decode the posterior mean")
     _add_data(p, "default: test (all for folder:/csv:/npz: sources)")
+    _add_clip(p)
     p.add_argument("--out", required=True, help="a folder (no suffix: same file names), .png grid, .npy or .csv")
     p.set_defaults(handler=_denoise)
 
@@ -272,26 +294,35 @@ def _inpaint(args: argparse.Namespace) -> int:
     suffix = _check_out(out, run, "write")
     if args.samples and suffix == "":
         raise ConfigError("--samples: a folder holds one image per input; write --out .png or .npy to get samples")
-    ex = load_examples(run, args.data, args.split, args.data_dir).head(args.n)
+    whole = load_examples(run, args.data, args.split, args.data_dir)
+    ex = whole.head(args.n)
     if suffix == ".csv" and (ex.path is None or not ex.source.lower().startswith("csv:")):
         raise ConfigError(
             "--out .csv rewrites a csv: source with its gaps filled; pass --data csv:FILE (split all), or write .npy"
         )
     mask = resolve_mask(args.mask, ex.x, make_generator(args.seed))
     model = run.load_model()
+    scaler = _table_range(args, run, ex.kind)
     res = impute(
         model, ex.x, mask, method=args.method, steps=args.steps, burn_in=args.burn_in,
         warmup=args.warmup, chains=args.chains, leapfrog=args.leapfrog, samples=args.samples,
         draw_samples=args.draw, generator=make_generator(args.seed + 1), batch_size=args.batch_size,
-        condition=_condition(model, ex),
+        condition=_condition(model, ex), bounds=None if scaler is None else scaler.bounds(ex.x.dtype),
     )  # fmt: skip
-    note = save_restored(out, run, ex, res.x, original=ex.x, mask=mask, samples=res.samples)
+    filled = res.x
+    note = save_restored(out, run, ex, filled, original=ex.x, mask=mask, samples=res.samples, clip=scaler is not None)
+    if suffix == ".csv" and len(ex) < len(whole):
+        note += f" (its first {len(ex)} of {len(whole)} rows)"
     missing = int((~mask).sum())
     rate = f"; acceptance rate {float(res.acceptance.mean()):.2f}" if res.acceptance is not None else ""
     print(f"filled {missing} missing entries in {len(ex)} inputs ({args.method}, {args.steps} steps{rate}); {note}")
+    unseen = ~mask & scaler.unseen() if scaler is not None else None
+    if unseen is not None and bool(unseen.any()):
+        cols = int(unseen.any(0).sum())
+        print(f"left {int(unseen.sum())} of them missing: their {cols} column(s) have no value in the training data")
     known = ~mask & ~ex.x.isnan()
     if bool(known.any()):
-        mse = float((res.x - ex.x)[known].double().pow(2).mean())
+        mse = float((filled - ex.x)[known].double().pow(2).mean())
         print(f"the masked entries were known: mean squared error of the fill {mse:.5f} (in model units)")
     return 0
 
@@ -311,7 +342,8 @@ def _denoise(args: argparse.Namespace) -> int:
         raise DataError("the data has missing (NaN) entries; fill them with vaekit inpaint first")
     model = run.load_model()
     clean = denoise(model, ex.x, batch_size=args.batch_size, condition=_condition(model, ex))
-    note = save_restored(out, run, ex, clean, original=ex.x)
+    scaler = _table_range(args, run, ex.kind)
+    note = save_restored(out, run, ex, clean, original=ex.x, clip=scaler is not None)
     print(f"denoised {len(ex)} inputs; {note}")
     return 0
 

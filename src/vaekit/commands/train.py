@@ -104,6 +104,7 @@ def _train(args: argparse.Namespace) -> int:
             f"{out}: {state['epoch']} epochs on {args.devices} processes ({state['stop_reason']}), best validation "
             f"ELBO {state['best_val_elbo']:.3f} nats at epoch {state['best_epoch']}, {state['elapsed']:.1f} s"
         )
+        _diagnose(out)
         return 0
     if args.devices < 1:
         raise ConfigError(f"--devices must be at least 1, got {args.devices}")
@@ -118,7 +119,21 @@ def _train(args: argparse.Namespace) -> int:
         f"{run.path}: {p.epoch} epochs ({p.stop_reason}), best validation ELBO {p.best_val_elbo:.3f} nats "
         f"at epoch {p.best_epoch}, {p.elapsed:.1f} s" + (f", {p.bad_steps} NaN/Inf steps skipped" if p.bad_steps else "")
     )
+    _diagnose(run.path)
     return 0
+
+
+def _diagnose(out) -> None:
+    """Say so when the finished run's posterior collapsed (one line with remedies); never fails the command."""
+    from vaekit.errors import VaekitError
+    from vaekit.training.diagnosis import diagnose_run
+
+    try:
+        note = diagnose_run(out)
+    except VaekitError:
+        return
+    if note:
+        print(note)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

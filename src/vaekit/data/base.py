@@ -23,11 +23,20 @@ class Split:
 
 @dataclass(frozen=True)
 class Standardizer:
-    """Per-column affine scaling of tabular data, fitted on the training split only."""
+    """Per-column affine scaling of tabular data, fitted on the training split only.
+
+    ``low``/``high`` are each column's smallest and largest observed training value in original
+    units (None: nothing observed) and ``integer`` says whether every observed value was whole;
+    restored cells are held to them (:meth:`restrict`). Scalers saved before these existed have
+    them empty, and then nothing is restricted.
+    """
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
     columns: tuple[str, ...] = ()
+    low: tuple[float | None, ...] = ()
+    high: tuple[float | None, ...] = ()
+    integer: tuple[bool, ...] = ()
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         return (x - torch.tensor(self.mean, dtype=x.dtype)) / torch.tensor(self.std, dtype=x.dtype)
@@ -35,13 +44,60 @@ class Standardizer:
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.tensor(self.std, dtype=x.dtype) + torch.tensor(self.mean, dtype=x.dtype)
 
+    @property
+    def has_range(self) -> bool:
+        return len(self.low) == len(self.mean) > 0
+
+    def bounds(self, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each column's observed training range in standardised units: (D,), (D,). A column with no
+        observed training value gets [0, 0] (the encoder only ever saw 0 there: missing cells are
+        fed as 0); a scaler saved without ranges gives (-inf, +inf)."""
+        d = len(self.mean)
+        if not self.has_range:
+            return torch.full((d,), -torch.inf, dtype=dtype), torch.full((d,), torch.inf, dtype=dtype)
+        lo, hi = self._range()
+        mean, std = torch.tensor(self.mean, dtype=torch.float64), torch.tensor(self.std, dtype=torch.float64)
+        lo, hi = (lo - mean) / std, (hi - mean) / std
+        return lo.nan_to_num(0.0).to(dtype), hi.nan_to_num(0.0).to(dtype)
+
+    def restrict(self, v: torch.Tensor) -> torch.Tensor:
+        """Values in original units (..., D) held to each column's observed training range and
+        rounded to whole numbers in integer columns (float64). A column with no observed training
+        value has no range to hold it to and the model learnt nothing about it: NaN there (the
+        cell stays missing). Unchanged when the scaler has no ranges (saved by an older vaekit)."""
+        if not self.has_range:
+            return v.double()
+        lo, hi = self._range()
+        v = torch.maximum(torch.minimum(v.double(), hi), lo)  # NaN bounds (unseen columns) make NaN
+        return torch.where(torch.tensor(self.integer), v.round(), v)
+
+    def unseen(self) -> torch.Tensor:
+        """(D,) bool: columns with no observed training value (all False without ranges)."""
+        return torch.tensor([v is None for v in self.low] if self.has_range else [False] * len(self.mean))
+
+    def _range(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(low, high), each (D,) float64 in original units; NaN for columns with nothing observed."""
+        lo = torch.tensor([torch.nan if v is None else v for v in self.low], dtype=torch.float64)
+        hi = torch.tensor([torch.nan if v is None else v for v in self.high], dtype=torch.float64)
+        return lo, hi
+
     def to_dict(self) -> dict:
-        return {"mean": list(self.mean), "std": list(self.std), "columns": list(self.columns)}
+        d = {"mean": list(self.mean), "std": list(self.std), "columns": list(self.columns)}
+        if self.has_range:
+            d.update(low=list(self.low), high=list(self.high), integer=list(self.integer))
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Standardizer:
         """A plain standardiser; ``data.columns.load_scaler`` reads either kind of scaler.json."""
-        return cls(tuple(d["mean"]), tuple(d["std"]), tuple(d.get("columns", ())))
+        return cls(
+            tuple(d["mean"]),
+            tuple(d["std"]),
+            tuple(d.get("columns", ())),
+            tuple(d.get("low", ())),
+            tuple(d.get("high", ())),
+            tuple(bool(b) for b in d.get("integer", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -67,13 +123,24 @@ class DataSplits:
 
 def fit_standardizer(x: torch.Tensor, columns: tuple[str, ...] = ()) -> Standardizer:
     """Per-column mean/std of x (N, D), ignoring NaN (missing) cells. A column with no spread
-    (or no values) gets std 1, so it is only centred."""
+    (or no values) gets std 1, so it is only centred. Also each column's observed range and
+    whether its values are whole numbers (what restored cells are held to)."""
     a = x.numpy().astype(np.float64)
     with warnings.catch_warnings():  # all-NaN columns warn; they are handled below
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(a, axis=0)
         std = np.nanstd(a, axis=0)
+        low, high = np.nanmin(a, axis=0), np.nanmax(a, axis=0)
     mean = np.where(np.isfinite(mean), mean, 0.0)
     flat = ~np.isfinite(std) | (std <= 1e-8 * np.maximum(1.0, np.abs(mean)))
     std = np.where(flat, 1.0, std)
-    return Standardizer(tuple(mean.tolist()), tuple(std.tolist()), tuple(columns))
+    seen = np.isfinite(low)  # columns with at least one observed value
+    whole = np.all(np.isnan(a) | (a == np.round(a)), axis=0) & seen  # every observed value an integer
+    return Standardizer(
+        tuple(mean.tolist()),
+        tuple(std.tolist()),
+        tuple(columns),
+        low=tuple(float(v) if s else None for v, s in zip(low.tolist(), seen)),
+        high=tuple(float(v) if s else None for v, s in zip(high.tolist(), seen)),
+        integer=tuple(bool(w) for w in whole),
+    )

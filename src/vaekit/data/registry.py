@@ -56,7 +56,7 @@ Loader = Callable[[DataConfig, str], Raw]
 
 _LOADERS: dict[str, Loader] = {}
 _PATH_LOADERS: set[str] = set()
-_BUILTIN_MODULES = ("vaekit.data.standard", "vaekit.data.tabular", "vaekit.data.images")
+_BUILTIN_MODULES = ("vaekit.data.standard", "vaekit.data.tabular", "vaekit.data.images", "vaekit.data.olivetti")
 
 _RAW_CACHE: OrderedDict[Hashable, Raw] = OrderedDict()
 _SPLITS_CACHE: OrderedDict[Hashable, DataSplits] = OrderedDict()

@@ -8,6 +8,7 @@ numbers depend on the seed and never on batch size or k-chunking.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -58,6 +59,7 @@ def iwae_nll(
     k_chunk: int | None = None,
     generator: torch.Generator | None = None,
     condition: torch.Tensor | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> IWAEResult:
     """-log p(x) ~ -log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x), for every row of x (N, *shape).
 
@@ -67,6 +69,7 @@ def iwae_nll(
     about 4,096 decoder rows. With the same ``generator`` state the result does not depend on the
     chunking (for Gaussian posteriors; see ``draws.py``). k=1 is the single-sample ELBO estimate
     with a Monte Carlo KL. ``condition`` (N, ...) holds each row's labels for a conditional model.
+    ``progress`` is called with the number of rows finished after each batch (a progress bar's ``update``).
     """
     batch_size, k_chunk = _chunks(k, batch_size, k_chunk)
     device = next(model.parameters()).device
@@ -85,6 +88,8 @@ def iwae_nll(
             log_w = observed_log_prob(model.decode(z, cb), xb, mask) + pz.log_prob(z) - log_q  # (c, B)
             acc = torch.logaddexp(acc, torch.logsumexp(log_w.double(), 0))  # (B,)
         out[start : start + xb.shape[0]] = -(acc - math.log(k)).cpu()
+        if progress is not None:
+            progress(xb.shape[0])
     return IWAEResult(per_example=out, mean=float(out.mean()) if n else math.nan, stderr=_stderr(out), k=k)
 
 

@@ -133,20 +133,26 @@ def evaluate(
         )
 
     ctx = MetricContext(model, data, split, x, part, cond, batch_size, k, iw_batch_size, k_chunk, seed, binarize_seed, extractor,
-                        extractor_id, extractor_info, n_generated, sample_mode, probe_max_train)  # fmt: skip
+                        extractor_id, extractor_info, n_generated, sample_mode, probe_max_train, progress)  # fmt: skip
     summary: dict[str, float] = {}
     details: dict[str, dict[str, Any]] = {}
     timings: dict[str, float] = {}
     shape = tuple(data.shape)
     model.eval()
+    bar = _metrics_bar(names, progress)
     with torch.inference_mode():
         for name in names:
             started = time.perf_counter()
+            if bar is not None:
+                bar.set_description(f"evaluate: {name}")
             metric_summary, details[name] = METRICS.get(name).factory.run(ctx, _generator(seed, name))
             summary.update(metric_summary)
             timings[name] = time.perf_counter() - started
-            if progress:
-                print(f"  {name}: {timings[name]:.1f} s", file=sys.stderr)
+            if bar is not None:
+                bar.update(1)
+                bar.write(f"  {name}: {timings[name]:.1f} s", file=sys.stderr)
+    if bar is not None:
+        bar.close()
     return EvalReport(
         split=split,
         n=n,
@@ -157,6 +163,15 @@ def evaluate(
         details=details,
         timings=timings,
     )
+
+
+def _metrics_bar(names: tuple[str, ...], progress: bool):
+    """A progress bar over the metrics (on stderr), or None."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=len(names), unit="metric", file=sys.stderr, dynamic_ncols=True)
 
 
 def _resolve_extractor(

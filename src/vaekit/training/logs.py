@@ -1,4 +1,8 @@
-"""Where training numbers go: ``metrics.jsonl`` (always) and TensorBoard (when installed)."""
+"""Where training numbers go: ``metrics.jsonl`` (always) and TensorBoard (when installed), and the
+progress bar's line.
+
+TensorBoard also gets pictures each epoch for image data: 16 samples from the prior (one fixed
+seed, so epochs compare) and 16 validation images above their reconstructions."""
 
 from __future__ import annotations
 
@@ -7,8 +11,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
+from tqdm.auto import tqdm
+
 from vaekit.checkpoint import METRICS, atomic_write_bytes, parse_metrics_line
-from vaekit.errors import RunDirError
+from vaekit.errors import RunDirError, VaekitError
+
+PREVIEW = 16  # images per TensorBoard picture
 
 
 class MetricsLog:
@@ -21,6 +30,7 @@ class MetricsLog:
             kept = [json.dumps(row) for row in _rows_to_keep(self.path, resume_epoch)]
             atomic_write_bytes(self.path, "".join(ln + "\n" for ln in kept).encode())
         self.writer = None
+        self._preview: tuple[torch.Tensor, torch.Tensor | None] | None = None  # validation images for reconstructions
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -38,6 +48,30 @@ class MetricsLog:
                 if k != "epoch" and isinstance(v, (int, float)) and math.isfinite(v):
                     self.writer.add_scalar(k, v, row["epoch"])
             self.writer.flush()
+
+    def images(self, model: torch.nn.Module, data: Any, epoch: int, seed: int) -> None:
+        """Samples and reconstructions of image data as TensorBoard images at ``epoch`` (eval-mode ``model``,
+        ``data`` the run's DataSplits or StreamedSplits); nothing without TensorBoard or for tables."""
+        if self.writer is None or data.kind != "image":
+            return
+        device = next(model.parameters()).device
+        conditional = bool(getattr(model, "conditional", False))
+        if self._preview is None:
+            small = data.preview(PREVIEW) if hasattr(data, "preview") else data
+            part = next((p for p in (small.validation, small.test, small.train) if len(p)), small.train)
+            y = part.y[:PREVIEW] if conditional and part.y is not None else None
+            self._preview = (part.x[:PREVIEW], y)
+        x, y = self._preview
+        with torch.no_grad():
+            try:
+                samples = model.sample(PREVIEW, generator=torch.Generator().manual_seed(seed))
+            except VaekitError:  # a prior that cannot draw with a generator: reconstructions only
+                samples = None
+            recon = model.reconstruct(x.to(device), condition=None if y is None else y.to(device))
+        if samples is not None:
+            self.writer.add_images("samples", samples.float().clamp(0, 1).cpu(), epoch)
+        self.writer.add_images("reconstructions", torch.cat([x, recon.float().cpu()]).clamp(0, 1), epoch)  # originals first
+        self.writer.flush()
 
     def close(self) -> None:
         if self.writer is not None:
@@ -60,3 +94,24 @@ def _rows_to_keep(path: Path, resume_epoch: int) -> list[dict[str, Any]]:
             raise RunDirError(f"{path}, line {i + 1} is not a metrics row (damaged); delete the line or the file and resume again")
         rows.append(row)
     return [row for row in rows if row["epoch"] <= resume_epoch]
+
+
+class EpochBar(tqdm):
+    """The training progress bar: its postfix always ends with the last epoch's validation ELBO."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._fields: dict[str, Any] = {}
+        self._val_elbo: float | None = None
+        super().__init__(*args, **kwargs)
+
+    def set_postfix(self, ordered_dict: dict | None = None, refresh: bool = True, **kwargs: Any) -> None:
+        self._fields = {**(ordered_dict or {}), **kwargs}
+        shown = dict(self._fields)
+        if self._val_elbo is not None:
+            shown["val_elbo"] = f"{self._val_elbo:.3f}"
+        super().set_postfix(shown, refresh=refresh)
+
+    def show_validation(self, elbo: float) -> None:
+        """Show ``elbo`` (the epoch's validation ELBO, nats) from now on."""
+        self._val_elbo = elbo
+        self.set_postfix(self._fields)

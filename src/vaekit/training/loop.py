@@ -237,6 +237,8 @@ def _fit(
             model.eval()
             started = time.perf_counter()
             val = _validate(model, val_chunks, env)
+            if bar is not None:
+                bar.show_validation(val.elbo)
             epoch = progress.epoch + 1
             if not math.isfinite(val.elbo):  # never saved, never reported as a best
                 raise TrainingError(
@@ -302,6 +304,7 @@ def _fit(
                     }
                 )
                 save_train_state(out, model, optimizer, gens, progress, objective.modules, objective.optimizers)
+                log.images(model, data, epoch, cfg.seed)
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted; the last finished epoch is saved: continue with 'vaekit train --resume {out}'"
@@ -473,9 +476,9 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 def _progress_bar(t: TrainConfig, total: int, done: int):
     if not t.progress:
         return None
-    from tqdm.auto import tqdm
+    from vaekit.training.logs import EpochBar
 
-    return tqdm(total=total, initial=done, unit="step", dynamic_ncols=True, leave=True)
+    return EpochBar(total=total, initial=done, unit="step", dynamic_ncols=True, leave=True)
 
 
 def _finish(

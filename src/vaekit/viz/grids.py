@@ -46,20 +46,52 @@ def save_grid(images: np.ndarray, path: str | Path, nrow: int | None = None, sca
         plt.imsave(str(path), grid)
 
 
-def save_curves(history: list[dict], path: str | Path) -> None:
-    """Training loss and validation -ELBO per epoch, and the KL term."""
+def save_curves(history: list[dict], path: str | Path, stop: str = "") -> None:
+    """Write :func:`curves_figure` as a PNG."""
     plt = require_matplotlib()
-    epochs = [r["epoch"] for r in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-    a.plot(epochs, [r["loss"] for r in history], label="train loss")
-    a.plot(epochs, [-r["val_elbo"] if r["val_elbo"] is not None else float("nan") for r in history], label="validation -ELBO")
-    a.set_xlabel("epoch")
-    a.set_ylabel("nats")
-    a.legend()
-    b.plot(epochs, [r["kl"] for r in history], label="train KL")
-    b.plot(epochs, [r["val_kl"] for r in history], label="validation KL")
-    b.set_xlabel("epoch")
-    b.legend()
-    fig.tight_layout()
+    fig = curves_figure(history, stop)
     fig.savefig(str(path), dpi=100)
     plt.close(fig)
+
+
+def curves_figure(history: list[dict], stop: str = ""):
+    """Training loss and validation -ELBO per epoch with the best (saved) epoch marked, the KL terms, and
+    the learning rate. ``stop`` is how the run ended; early stopping is marked where it happened."""
+    from matplotlib.ticker import MaxNLocator
+
+    plt = require_matplotlib()
+    epochs = [r["epoch"] for r in history]
+    lrs = [r.get("lr") for r in history]
+    has_lr = any(v is not None for v in lrs)
+    fig, axes = plt.subplots(1, 3 if has_lr else 2, figsize=(13 if has_lr else 9, 3.2))
+    a, b = axes[0], axes[1]
+    val = [-r["val_elbo"] if r.get("val_elbo") is not None else float("nan") for r in history]
+    a.plot(epochs, [r["loss"] for r in history], label="train loss")
+    a.plot(epochs, val, label="validation -ELBO")
+    finite = [(v, e) for v, e in zip(val, epochs) if math.isfinite(v)]
+    if finite:
+        v, e = min(finite)
+        a.axvline(e, color="0.6", linestyle=":", linewidth=1)
+        a.plot([e], [v], "o", color="C1", markersize=5, label=f"best: epoch {e} (saved)")
+    if stop.startswith("early stopping") and epochs:
+        a.axvline(epochs[-1], color="C3", linestyle="--", linewidth=1, label=f"early stop: epoch {epochs[-1]}")
+    a.set_ylabel("nats")
+    a.legend(fontsize=8)
+    b.plot(epochs, [r["kl"] for r in history], label="train KL")
+    b.plot(epochs, [r.get("val_kl") for r in history], label="validation KL")
+    b.set_ylabel("nats")
+    b.legend(fontsize=8)
+    if has_lr:
+        c = axes[2]
+        c.plot(epochs, [float("nan") if v is None else v for v in lrs], color="C2")
+        c.set_ylabel("learning rate")
+        positive = [v for v in lrs if v]
+        if positive and max(positive) / min(positive) > 20:
+            c.set_yscale("log")
+        else:
+            c.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # a 3-epoch run reads 1 2 3, not 1.0 1.5 2.0
+    fig.tight_layout()
+    return fig

@@ -101,6 +101,16 @@ def describe_support(support: constraints.Constraint) -> str:
     return f"values in {support}"
 
 
+IMAGE_SCALE = 0.1  # a fixed Gaussian/Laplace scale on [0, 1] pixels (1.0 lets the KL win: the posterior collapses)
+
+
+def fixed_scale(scale: float | None, data_shape: tuple[int, ...]) -> float:
+    """A fixed likelihood scale: as set, or when unset 0.1 for images (C, H, W) and 1.0 for standardised tables."""
+    if scale is not None:
+        return scale
+    return IMAGE_SCALE if len(data_shape) == 3 else 1.0
+
+
 def build_likelihood(kind: str, data_shape: tuple[int, ...], options: Any = None) -> Likelihood:
     """The registered likelihood ``kind`` for data of ``data_shape``, with ``options`` (None: defaults)."""
     entry = LIKELIHOODS.get(kind)

@@ -10,16 +10,17 @@ from torch import nn
 from torch.distributions import Distribution, Normal
 
 from vaekit.config_checks import number
-from vaekit.core.likelihoods import Likelihood
+from vaekit.core.likelihoods import Likelihood, fixed_scale
 from vaekit.registry import LIKELIHOODS, NoOptions
 
 
 @dataclass(frozen=True)
 class GaussianOptions:
-    scale: float = 1.0  # the fixed standard deviation, in data units
+    scale: float | None = None  # the fixed standard deviation, in data units; None: 0.1 on images, 1.0 on tables
 
     def __post_init__(self) -> None:
-        number("model.likelihood.scale", self.scale, 0.0, low_open=True)
+        if self.scale is not None:
+            number("model.likelihood.scale", self.scale, 0.0, low_open=True)
 
 
 class _Gaussian(Likelihood):
@@ -35,7 +36,7 @@ class GaussianLikelihood(_Gaussian):
 
     def __init__(self, data_shape: tuple[int, ...], options: GaussianOptions = GaussianOptions()):
         super().__init__(data_shape)
-        self.register_buffer("log_scale", torch.full(self.data_shape, math.log(options.scale)), persistent=False)
+        self.register_buffer("log_scale", torch.full(self.data_shape, math.log(fixed_scale(options.scale, self.data_shape))), persistent=False)
 
 
 @LIKELIHOODS.register("gaussian-learned", NoOptions)

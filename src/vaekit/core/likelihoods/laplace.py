@@ -8,16 +8,17 @@ import torch
 from torch.distributions import Distribution, Laplace
 
 from vaekit.config_checks import number
-from vaekit.core.likelihoods import Likelihood
+from vaekit.core.likelihoods import Likelihood, fixed_scale
 from vaekit.registry import LIKELIHOODS
 
 
 @dataclass(frozen=True)
 class LaplaceOptions:
-    scale: float = 1.0  # the fixed scale b, in data units
+    scale: float | None = None  # the fixed scale b, in data units; None: 0.1 on images, 1.0 on tables
 
     def __post_init__(self) -> None:
-        number("model.likelihood.scale", self.scale, 0.0, low_open=True)
+        if self.scale is not None:
+            number("model.likelihood.scale", self.scale, 0.0, low_open=True)
 
 
 @LIKELIHOODS.register("laplace", LaplaceOptions)
@@ -26,7 +27,7 @@ class LaplaceLikelihood(Likelihood):
 
     def __init__(self, data_shape: tuple[int, ...], options: LaplaceOptions = LaplaceOptions()):
         super().__init__(data_shape)
-        self.scale = options.scale
+        self.scale = fixed_scale(options.scale, self.data_shape)
 
     def forward(self, h: torch.Tensor) -> Distribution:
         (loc,) = self._split(h)

@@ -39,6 +39,17 @@ class MetricContext:
     n_generated: int | None
     sample_mode: Literal["auto", "mean", "draw"]
     probe_max_train: int | None
+    progress: bool = False  # progress bars on stderr for the slow metrics
+
+    def rows_bar(self, what: str) -> Any:
+        """A progress bar over the evaluated rows of one slow metric (it disappears when done), or None."""
+        if not self.progress:
+            return None
+        import sys
+
+        from tqdm.auto import tqdm
+
+        return tqdm(total=int(self.x.shape[0]), desc=what, unit="ex", leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
 Result = tuple[dict[str, float], dict[str, Any]]

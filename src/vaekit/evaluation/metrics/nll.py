@@ -17,8 +17,11 @@ class NLL:
 
     @staticmethod
     def run(ctx: MetricContext, generator: torch.Generator) -> Result:
+        rows = ctx.rows_bar(f"nll, k={ctx.k}")
         r = iwae_nll(ctx.model, ctx.x, ctx.k, batch_size=ctx.iw_batch_size, k_chunk=ctx.k_chunk, generator=generator,
-                     condition=ctx.condition)  # fmt: skip
+                     condition=ctx.condition, progress=None if rows is None else rows.update)  # fmt: skip
+        if rows is not None:
+            rows.close()
         bpd = bits_per_dim(r.mean, tuple(ctx.data.shape))
         details = {"mean": r.mean, "stderr": r.stderr, "bits_per_dim": bpd, "k": ctx.k, "batch_size": ctx.iw_batch_size,
                    "k_chunk": ctx.k_chunk, "seed": ctx.seed}  # fmt: skip
