@@ -7,12 +7,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from vaekit.applications.seeded import make_generator
 
 from vaekit.applications.restoration import impute
 from vaekit.checkpoint import MODEL, RunDir, save_tensors
-from vaekit.data.base import Standardizer
-from vaekit.data.registry import fit_standardizer
+from vaekit.core.draws import make_generator
+from vaekit.data.base import Standardizer, fit_standardizer
 from vaekit.errors import ModelError
 
 

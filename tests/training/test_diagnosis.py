@@ -43,7 +43,7 @@ def test_training_says_when_the_posterior_collapsed(tmp_path, capsys):
 
 
 def test_the_default_scale_follows_the_data_and_saved_scales_are_kept(tmp_path):
-    assert ModelConfig().scale is None
+    assert ModelConfig(likelihood="gaussian").likelihood.options.scale is None
     image = build_model(ModelConfig(likelihood="gaussian"), (1, 8, 8))
     table = build_model(ModelConfig(likelihood="gaussian"), (5,))
     assert math.isclose(float(image.likelihood.log_scale.exp().mean()), 0.1, rel_tol=1e-6)
@@ -54,6 +54,7 @@ def test_the_default_scale_follows_the_data_and_saved_scales_are_kept(tmp_path):
         == 0
     )
     raw = json.loads((tmp_path / "r" / "config.json").read_text())
+    raw["config"]["model"]["likelihood"] = "gaussian"  # the older layout: a name and a flat model.scale
     raw["config"]["model"]["scale"] = 1.0
     (tmp_path / "r" / "config.json").write_text(json.dumps(raw))
     model = RunDir(tmp_path / "r").load_model()

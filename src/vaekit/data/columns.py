@@ -140,13 +140,17 @@ class ColumnScaler(Standardizer):
 
     @classmethod
     def from_dict(cls, d: dict) -> ColumnScaler:
+        plain = Standardizer.from_dict(d)
         return cls(
-            tuple(d["mean"]),
-            tuple(d["std"]),
-            tuple(d.get("columns", ())),
-            tuple(d["kinds"]),
-            tuple(tuple(float(v) for v in lv) for lv in d["levels"]),
-            tuple(tuple(c) for c in d["categories"]),
+            plain.mean,
+            plain.std,
+            plain.columns,
+            plain.low,
+            plain.high,
+            plain.integer,
+            kinds=tuple(d["kinds"]),
+            levels=tuple(tuple(float(v) for v in lv) for lv in d["levels"]),
+            categories=tuple(tuple(c) for c in d["categories"]),
         )
 
 
@@ -185,7 +189,18 @@ def fit_table_scaler(
         categories.append(tuple(labels[j][int(c)] for c in present) if categorical and text[j] else ())
         mean.append(plain.mean[j] if kind == "numeric" else 0.0)
         std.append(plain.std[j] if kind == "numeric" else 1.0)
-    return ColumnScaler(tuple(mean), tuple(std), tuple(columns), tuple(kinds), tuple(levels), tuple(categories))
+    # restored cells are held to each column's training range in original units (a text column's: its codes)
+    return ColumnScaler(
+        tuple(mean),
+        tuple(std),
+        tuple(columns),
+        low=plain.low,
+        high=plain.high,
+        integer=plain.integer,
+        kinds=tuple(kinds),
+        levels=tuple(levels),
+        categories=tuple(categories),
+    )
 
 
 def _check_kind(name: str, kind: str, values: np.ndarray, text: bool) -> None:
