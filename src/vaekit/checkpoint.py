@@ -6,6 +6,7 @@ Layout of a run directory::
     model.safetensors         best weights (by validation ELBO): what ``vaekit.load`` returns
     train_state.safetensors   last weights, optimizer tensors, RNG states; JSON state in metadata
     scaler.json               tabular runs: the standardiser fitted on the training split
+    items.json                ratings runs: item ids (the model's columns), titles, users of each split
     metrics.jsonl             one JSON object per epoch
     tensorboard/              event files when the tensorboard package is installed
     samples.png, reconstructions.png, curves.png
@@ -34,6 +35,7 @@ MODEL = "model.safetensors"
 TRAIN_STATE = "train_state.safetensors"
 METRICS = "metrics.jsonl"
 SCALER = "scaler.json"
+ITEMS = "items.json"  # ratings runs: item id of each column, titles, users of each split
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -17,11 +17,11 @@ from typing import Any, Literal, Union
 
 from vaekit.errors import ConfigError
 
-Likelihood = Literal["bernoulli", "gaussian", "gaussian-learned", "laplace", "dlogistic"]
+Likelihood = Literal["bernoulli", "gaussian", "gaussian-learned", "laplace", "dlogistic", "multinomial"]
 Arch = Literal["mlp", "conv", "resnet"]
 Posterior = Literal["diagonal", "full", "planar", "iaf", "vq"]
 Prior = Literal["normal", "mixture", "vamp"]
-Objective = Literal["elbo", "iwae", "btcvae", "vaegan"]
+Objective = Literal["elbo", "iwae", "btcvae", "vaegan", "dae"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,11 @@ class DataConfig:
     streaming: Literal["auto"] | bool = "auto"
     memory_budget_gb: float | None = None  # None: half of this machine's physical memory
     workers: int = 2  # DataLoader worker processes per training process when streaming (0: in-process)
+    # ratings:PATH only (implicit feedback, strong generalisation: validation and test users are held out)
+    min_rating: float = 4.0  # ratings at or above this become clicks (files without a rating column: all)
+    min_user_items: int = 5  # users with fewer clicks are dropped
+    heldout_users: int | None = None  # validation users and as many test users; None: by the fractions above
+    heldout_fraction: float = 0.2  # of each held-out user's clicks, hidden and scored (the rest are folded in)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class ModelConfig:
     vq_commitment: float = 0.25  # vq: weight of the commitment loss
     conditional: bool = False  # feed the labels (one-hot) to encoder and decoder (conditional VAE)
     condition_dim: int | None = None  # classes (or covariate width); None: the data's class count
+    normalize_input: bool = False  # scale each input row to unit L2 norm before the encoder (Mult-VAE)
+    input_dropout: float = 0.0  # dropout on the encoder's input while training (Mult-VAE: 0.5)
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,9 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = True  # when the tensorboard package is installed
     device: str = "cpu"
+    # which validation number picks the best epoch: "auto" is ndcg@100 for ratings runs, elbo otherwise;
+    # ratings runs also take "ndcg@K" or "recall@K"
+    best_by: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,10 @@ def build_likelihood(name: str, data_shape: tuple[int, ...], scale: float = 1.0,
         return LaplaceLikelihood(data_shape, scale=scale)
     if name == "dlogistic":
         return DiscretizedLogisticLikelihood(data_shape, bins=bins)
+    if name == "multinomial":
+        from vaekit.core.multinomial import MultinomialLikelihood  # it subclasses Likelihood: import here, not above
+
+        return MultinomialLikelihood(data_shape)
     from vaekit.errors import ModelError
 
-    raise ModelError(f"unknown likelihood {name!r}: use bernoulli, gaussian, gaussian-learned, laplace or dlogistic")
+    raise ModelError(f"unknown likelihood {name!r}: use bernoulli, gaussian, gaussian-learned, laplace, dlogistic or multinomial")

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 import vaekit
-from vaekit.checkpoint import MODEL, SCALER, RunDir, RunInfo, atomic_write_json, save_tensors, write_config
+from vaekit.checkpoint import ITEMS, MODEL, SCALER, RunDir, RunInfo, atomic_write_json, save_tensors, write_config
 from vaekit.config import RunConfig, TrainConfig
 from vaekit.core import VAE, build_model
 from vaekit.core.objectives import MeanELBO, mean_elbo, split_missing
@@ -31,7 +31,7 @@ from vaekit.data import DataSplits
 from vaekit.data.batches import TensorBatches, TensorChunks
 from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, open_data, training_batches
 from vaekit.errors import ConfigError, RunDirError, TrainingError
-from vaekit.training import ddp, schedules
+from vaekit.training import ddp, recsys, schedules
 from vaekit.training.logs import MetricsLog
 from vaekit.training.objectives import EXTRA_TERMS, TrainObjective, make_objective
 from vaekit.training.state import Generators, Progress, load_train_state, save_train_state
@@ -141,6 +141,7 @@ def fit(
         world_size=env.world_size,
         device=device,
     )
+    best_by = recsys.best_by(t, data.kind)  # elbo, or a ranking metric (ratings runs)
     steps_per_epoch = max(1, math.ceil(batches.n / t.batch_size))
     objective = make_objective(t, model, steps_per_epoch=steps_per_epoch, dataset_size=batches.n, world_size=env.world_size)
 
@@ -157,6 +158,8 @@ def fit(
             write_config(out, cfg, info)
             if data.scaler is not None:
                 atomic_write_json(out / SCALER, data.scaler.to_dict())
+            if data.kind == "ratings":
+                atomic_write_json(out / ITEMS, data.id_maps())
         progress = Progress()
     train_model = torch.nn.parallel.DistributedDataParallel(model) if env.enabled else model
     log = MetricsLog(out, t.tensorboard, resume_epoch=progress.epoch if resume else None) if env.is_main else None
@@ -168,13 +171,16 @@ def fit(
             model.eval()
             started = time.perf_counter()
             val = _validate(model, val_chunks, env)
+            ranking = recsys.validation_ranking(model, val_chunks, best_by, env) if data.kind == "ratings" else {}
+            score = val.elbo if best_by == "elbo" else ranking[best_by]
             epoch = progress.epoch + 1
             # rank 0's clock decides time limits, so every rank stops after the same epoch
             elapsed = ddp.broadcast_float(progress.elapsed + ep.seconds + time.perf_counter() - started, env)
-            improved = val.elbo > progress.best_val_elbo or (env.is_main and not (out / MODEL).exists())
+            best = progress.best_val_elbo if best_by == "elbo" else progress.best_val_score
+            improved = score > best or (env.is_main and not (out / MODEL).exists())
             plateau = progress.plateau
             if t.lr_schedule == "plateau":
-                plateau = schedules.plateau_update(plateau, val.elbo, t.lr_patience, t.lr_gamma)
+                plateau = schedules.plateau_update(plateau, score, t.lr_patience, t.lr_gamma)
             progress = replace(
                 progress,
                 epoch=epoch,
@@ -182,6 +188,7 @@ def fit(
                 seen_batches=ep.seen_batches,
                 bad_steps=ep.bad,
                 best_val_elbo=max(val.elbo, progress.best_val_elbo),
+                best_val_score=max(score, progress.best_val_score),
                 best_epoch=epoch if improved else progress.best_epoch,
                 epochs_since_best=0 if improved else progress.epochs_since_best + 1,
                 plateau=plateau,
@@ -203,6 +210,7 @@ def fit(
                         "val_elbo": val.elbo,
                         "val_recon_nll": val.recon_nll,
                         "val_kl": val.kl,
+                        **{f"val_{name}": v for name, v in ranking.items()},
                         "lr": optimizer.param_groups[0]["lr"],
                         "kl_weight": schedules.kl_weight(ep.seen_batches, steps_per_epoch, t.beta, t.kl_warmup_epochs),
                         **ep.extras,

@@ -111,6 +111,19 @@ class BetaTCObjective(TrainObjective):
         )  # fmt: skip
 
 
+class DAEObjective(TrainObjective):
+    """Mult-DAE: the reconstruction NLL at the posterior's location, no KL (``core/dae.py``)."""
+
+    def __init__(self, t: TrainConfig, steps_per_epoch: int):
+        super().__init__(t, steps_per_epoch)
+        from vaekit.core.dae import dae
+
+        self._dae = loss_function(dae, t)
+
+    def __call__(self, model, x, *, eps, loss_scale, mask, condition, step) -> ELBOTerms:  # type: ignore[override]
+        return self._dae(model, x, eps=eps, loss_scale=loss_scale, mask=mask, condition=condition)
+
+
 def make_objective(t: TrainConfig, model: VAE, *, steps_per_epoch: int, dataset_size: int, world_size: int = 1) -> TrainObjective:
     """The objective object for ``train.objective`` (checked here: errors name the setting)."""
     if t.objective in ("btcvae", "vaegan") and world_size > 1:
@@ -133,6 +146,8 @@ def make_objective(t: TrainConfig, model: VAE, *, steps_per_epoch: int, dataset_
         if t.k < 1:
             raise ConfigError(f"train.k (importance samples) must be at least 1, got {t.k}")
         return IWAEObjective(t, steps_per_epoch)
+    if t.objective == "dae":
+        return DAEObjective(t, steps_per_epoch)
     if t.objective == "btcvae":
         return BetaTCObjective(t, steps_per_epoch, dataset_size)
     if t.objective == "vaegan":
@@ -141,4 +156,4 @@ def make_objective(t: TrainConfig, model: VAE, *, steps_per_epoch: int, dataset_
         from vaekit.training.adversarial import VAEGANObjective
 
         return VAEGANObjective(t, steps_per_epoch, model)
-    raise ConfigError(f"unknown train.objective {t.objective!r}: use elbo, iwae, btcvae or vaegan")
+    raise ConfigError(f"unknown train.objective {t.objective!r}: use elbo, iwae, btcvae, vaegan or dae")
