@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from vaekit.checkpoint import RunDir
 from vaekit.data import DataSplits, Split, load_data
+from vaekit.data.base import RatingsSplits
 from vaekit.errors import DataError
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["condition_for", "load_run_data"]
 
 
-def load_run_data(run: RunDir, source: str | None = None, data_dir: str | None = None) -> DataSplits:
+def load_run_data(run: RunDir, source: str | None = None, data_dir: str | None = None) -> DataSplits | RatingsSplits:
     """The run's data source (or ``source``) with the run's preprocessing.
 
     Split seed, image size, channels and binarisation come from the run's config; a tabular
@@ -28,7 +29,7 @@ def load_run_data(run: RunDir, source: str | None = None, data_dir: str | None =
     match the model's input, else a DataError says what the model expects.
     """
     cfg = run.config.data
-    changes: dict = {"limit": None}
+    changes: dict = {"limit": None} if run.info.data_kind != "ratings" else {}  # a ratings run's limit picked its items
     if source is not None:
         changes["source"] = source
         changes["classes"] = None  # the run may be one-class; new data is scored whole
