@@ -43,6 +43,14 @@ def ratings_file(tmp_path):
     """ratings_file(name="u.data", **options) -> a synthetic ratings file (see write_ratings) in tmp_path."""
 
     def make(name: str = "u.data", **options):
-        return write_ratings(tmp_path / name, layout=options.pop("layout", name if name in ("ratings.csv", "ratings.dat") else "u.data"), **options)
+        return write_ratings(
+            tmp_path / name, layout=options.pop("layout", name if name in ("ratings.csv", "ratings.dat") else "u.data"), **options
+        )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ratings_writer():
+    """write_ratings itself, for module- and session-scoped fixtures (conftest is not importable)."""
+    return write_ratings
