@@ -91,7 +91,7 @@ class Recommender:
 
     def for_user(self, user: str, n: int, data_dir: str | None = None) -> list[Recommendation]:
         """A user of the run's own ratings file: every click of theirs folded in (all splits)."""
-        data = load_run_data(self.run, None, data_dir)
+        data = load_run_data(self.run, None, data_dir, ratings=True)
         for name in ("train", "validation", "test"):
             part = data.split(name)
             if user in part.users:

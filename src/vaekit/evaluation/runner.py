@@ -292,7 +292,7 @@ def evaluate_ratings_run(
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     model = run.load_model(which)
-    splits = load_run_data(run, None, data_dir)
+    splits = load_run_data(run, None, data_dir, ratings=True)
     if splits.checksum != run.info.data_checksum:
         raise DataError(f"{splits.name} is not the file {run.path} was trained on (its clicks or settings changed); restore it")
     part = splits.split(split)
