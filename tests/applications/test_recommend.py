@@ -106,6 +106,8 @@ def test_recommend_bad_inputs_are_one_line_errors(ratings_run, tmp_path, main, c
         assert main(["recommend", str(ratings_run), *argv]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("vaekit recommend: error:") and "\n" not in err
+    assert main(["reconstruct", str(ratings_run), "--out", str(tmp_path / "r.npy")]) == 1  # dense-data commands
+    assert "use 'vaekit evaluate' and 'vaekit recommend'" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="recommend needs a run trained on ratings:PATH"):
         Recommender(tiny_run("digits-for-recommend", epochs=1))
 
