@@ -116,7 +116,7 @@ class StreamedSplits:
         )
 
 
-def open_data(cfg: DataConfig) -> DataSplits | StreamedSplits:
+def open_data(cfg: DataConfig) -> DataSplits | StreamedSplits | RatingsSplits:
     """The data of ``cfg`` in memory, or streamed from its folder (see the module docstring)."""
     from vaekit.data.registry import _resolve, load_data
 
