@@ -20,6 +20,8 @@ SECTIONS = [  # (result file stem, title, script)
     ("config_epochs", "One epoch of every shipped config", "benchmarks/mnist_best.py"),
     ("one_class", "One-class anomaly detection (Ruff et al. protocol)", "benchmarks/one_class.py"),
     ("imputation", "Imputation against mean and KNN imputation", "benchmarks/imputation.py"),
+    ("recsys", "Recommendation on MovieLens-100k: Mult-VAE against popularity, EASE and cornac", "benchmarks/recsys.py"),
+    ("recsys_scale", "Recommendation at ML-20M size: memory of a sparse ratings run", "benchmarks/recsys_scale.py"),
 ]
 
 HEADER = """# Benchmarks

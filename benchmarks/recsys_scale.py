@@ -57,9 +57,8 @@ def write_file(path: Path, seed: int = 0) -> int:
     with open(path, "w") as f:
         for s in range(0, len(key), 1_000_000):
             block = key[s : s + 1_000_000]
-            np.savetxt(
-                f, np.column_stack([block // ITEMS + 1, block % ITEMS + 1, np.full(len(block), 5)]), fmt="%d", delimiter="\t"
-            )
+            users, items = (block // ITEMS + 1).tolist(), (block % ITEMS + 1).tolist()
+            f.write("".join(f"{u}\t{i}\t5\n" for u, i in zip(users, items)))
     return len(key)
 
 
@@ -68,14 +67,21 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--file", help="reuse this synthetic file instead of writing one")
+    ap.add_argument("--md", help="also write the report here (benchmarks/results/recsys_scale.md)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    report: list[str] = []
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        report.append(f"- {text}")
+
     folder = Path(tempfile.mkdtemp(prefix="vaekit-ml20m-"))
     path = Path(args.file) if args.file else folder / "u.data"
     if not args.file:
         started = time.perf_counter()
         rows = write_file(path)
-        print(f"wrote {rows:,} rows ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - started:.0f} s", flush=True)
+        say(f"wrote {rows:,} rows ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - started:.0f} s")
     base = peak_gb()
     cfg = load_config(
         ROOT / "configs" / "ml100k_multvae.toml",
@@ -84,11 +90,10 @@ def main() -> None:
     started = time.perf_counter()
     data = load_data(cfg.data)
     n_items = data.shape[0]
-    print(
+    say(
         f"loaded: {len(data.train):,} training users, {len(data.validation):,} + {len(data.test):,} held out, "
         f"{n_items:,} items, {data.train.x.nnz:,} training clicks in {time.perf_counter() - started:.0f} s; "
-        f"peak RSS {peak_gb():.2f} GB (dense float32 matrix: {len(data.train) * n_items * 4 / 1e9:.1f} GB)",
-        flush=True,
+        f"peak RSS {peak_gb():.2f} GB (dense float32 matrix: {len(data.train) * n_items * 4 / 1e9:.1f} GB)"
     )
     model = build_model(cfg.model, data.shape)
     optimizer = make_optimizer(model, cfg.train)
@@ -107,23 +112,24 @@ def main() -> None:
         terms.loss.backward()
         optimizer.step()
     per_step = (time.perf_counter() - started) / args.steps
-    print(
+    say(
         f"{args.steps} training steps of {cfg.train.batch_size} users: {per_step:.2f} s/step "
-        f"(an epoch of {steps_per_epoch} steps: ~{per_step * steps_per_epoch / 60:.0f} min); peak RSS {peak_gb():.2f} GB",
-        flush=True,
+        f"(an epoch of {steps_per_epoch} steps: ~{per_step * steps_per_epoch / 60:.0f} min); peak RSS {peak_gb():.2f} GB"
     )
     model.eval()
     started = time.perf_counter()
     chunks = SparseChunks(data.validation.x, data.validation.heldout, cfg.train.eval_batch_size)
     ndcg = validation_ranking(model, chunks, "ndcg@100", DistEnv())["ndcg@100"]
-    print(
+    say(
         f"validation ranking over {len(data.validation):,} users: {time.perf_counter() - started:.0f} s "
         f"(NDCG@100 {ndcg:.3f} after {args.steps} steps); peak RSS {peak_gb():.2f} GB (before loading: {base:.2f} GB)"
     )
     cpu = next(
         (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")), "?"
     )
-    print(f"{cpu}, {args.threads} thread(s), torch {torch.__version__}")
+    say(f"{cpu}, {args.threads} thread(s), torch {torch.__version__}; peak RSS is the process's high-water mark (ru_maxrss)")
+    if args.md:
+        Path(args.md).write_text("\n".join(report) + "\n")
 
 
 if __name__ == "__main__":
