@@ -32,6 +32,9 @@ def test_string_ids_a_header_and_two_column_click_files(tmp_path):
     p.write_text("user_id,item_id\nann,x\nann,y\nbob,x\n")
     r = read_ratings(p)
     assert r.ratings is None and r.users.tolist() == ["ann", "ann", "bob"] and r.items.tolist() == ["x", "y", "x"]
+    bom = tmp_path / "bom.csv"
+    bom.write_text("\ufeffuserId,movieId,rating\n7,8,5\n", encoding="utf-8")
+    assert read_ratings(bom).users.tolist() == [7]
     q = tmp_path / "named.tsv"
     q.write_text("u1\tmovie a\t4.5\nu2\tmovie b\t3\n")
     r = read_ratings(q)
@@ -87,6 +90,10 @@ def test_bad_inputs_give_one_clear_error(tmp_path, ratings_file):
     few.write_text("1\t1\t5\t0\n1\t2\t2\t0\n2\t1\t5\t0\n")
     with pytest.raises(DataError, match=r"no user has 5 or more ratings at or above 4.*lower data.min_rating"):
         load(few)
+    blank = tmp_path / "blank.csv"
+    blank.write_text("")
+    with pytest.raises(DataError, match="is empty"):
+        read_ratings(blank)
     empty = tmp_path / "empty.csv"
     empty.write_text("userId,movieId,rating,timestamp\n")
     with pytest.raises(DataError, match="holds no ratings"):

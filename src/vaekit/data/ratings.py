@@ -62,8 +62,10 @@ def read_ratings(path: str | Path) -> Ratings:
         raise DatasetNotFoundError(
             f"ratings file {path} does not exist; give ratings:PATH of a u.data/ratings.csv/ratings.dat file"
         )
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
         first = f.readline()
+    if not first.strip():
+        raise DataError(f"{path} is empty (or starts with a blank line); expected columns user, item[, rating[, timestamp]]")
     sep, header = _layout(first)
     fields = len(_split_line(first, sep))
     if fields < 2:
@@ -105,7 +107,7 @@ def _read_numeric(path: Path, sep: str | None, header: bool, has_rating: bool) -
     cols = (0, 1, 2) if has_rating else (0, 1)
     delimiter = "\t" if sep in ("::", "\t") else sep
     parts = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
         if header:
             f.readline()
         while chunk := list(itertools.islice(f, CHUNK_LINES)):
@@ -126,7 +128,7 @@ def _read_text(path: Path, sep: str | None, header: bool, has_rating: bool) -> t
     items: list[str] = []
     ratings: list[float] = []
     need = 3 if has_rating else 2
-    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
         lines = csv.reader(f) if sep == "," else (_split_line(line, sep) for line in f)
         for number, parts in enumerate(lines, start=1):
             if number == 1 and header or not any(p.strip() for p in parts):
