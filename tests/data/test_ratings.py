@@ -76,6 +76,12 @@ def test_the_strong_generalisation_split(ratings_file):
     assert again.checksum == d.checksum and load(path, heldout_users=8, seed=4).checksum != d.checksum
 
 
+def test_data_dir_finds_a_file_that_moved(ratings_file):
+    path = ratings_file()
+    moved = load_data(DataConfig(source="ratings:../elsewhere/u.data", data_dir=str(path.parent), heldout_users=8))
+    assert moved.checksum == load(path).checksum
+
+
 def test_titles_come_from_u_item_beside_the_file(ratings_file):
     path = ratings_file()
     (path.parent / "u.item").write_bytes("1|Toy Story (1995)|x\n2|Caf\xe9 (1990)|y\n".encode("latin-1"))

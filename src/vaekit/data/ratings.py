@@ -8,7 +8,8 @@ of user,item[,rating[,timestamp, ...]] with or without a header. Ratings at or a
 test and validation users are held out of training whole; the items are those the training users
 clicked; each held-out user's clicks are split at random into a part folded in (shown to the
 encoder) and a part scored (``data.heldout_fraction``). Item titles come from ``u.item``,
-``movies.dat`` or ``movies.csv`` beside the file, when one is there.
+``movies.dat`` or ``movies.csv`` beside the file, when one is there. When PATH does not exist,
+the file of the same name in ``data.data_dir`` (``--data-dir``) is read instead.
 """
 
 from __future__ import annotations
@@ -274,6 +275,8 @@ def load_ratings(cfg: DataConfig, path_text: str) -> RatingsSplits:
     """The registry's loader: ``ratings:PATH`` as RatingsSplits (cached by file, size, mtime and settings)."""
     _check(cfg)
     path = Path(path_text)
+    if not path.is_file() and cfg.data_dir is not None and (Path(cfg.data_dir) / path.name).is_file():
+        path = Path(cfg.data_dir) / path.name  # --data-dir: the folder the file lives in now
     if not path.is_file():
         raise DatasetNotFoundError(
             f"ratings file {path} does not exist; give ratings:PATH of a u.data/ratings.csv/ratings.dat file"
