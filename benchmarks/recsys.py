@@ -163,7 +163,7 @@ def main() -> None:
         platform.processor(),
     )
     lines = [
-        f"MovieLens-100k (ratings >= 4 are clicks; {len(data.items)} items clicked by training users in split 0), "
+        f"MovieLens-100k (ratings >= 4 are clicks; {len(data.items)} items clicked by training users in split {args.splits - 1}), "
         f"{args.splits} random splits x (150 validation + 150 test users held out; 20% of each one's clicks scored); "
         f"test metrics, mean over splits ± standard error; {cpu}, {args.threads} thread(s), torch {torch.__version__}, commit {commit}.",
         "",
