@@ -9,7 +9,10 @@ reports peak resident memory after each stage. An epoch repeats the same step, s
 grow past what the steps show; seconds per step give the epoch time. The dense user x item matrix
 (float32) would take 14.8 GB on its own.
 
-    python benchmarks/recsys_scale.py --steps 20 --threads 1
+    python benchmarks/recsys_scale.py --steps 20 --threads 1          # writes the file, prints its path
+    python benchmarks/recsys_scale.py --steps 20 --threads 1 --file PATH --md benchmarks/results/recsys_scale.md
+
+The second run measures in a fresh process, so the memory the writer used is not counted.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def write_file(path: Path, seed: int = 0) -> int:
     """u.data layout (user, item, rating 5), one line per distinct click; returns the number of lines."""
     rng = np.random.default_rng(seed)
     activity = rng.pareto(1.2, USERS) + 1.0  # heavy-tailed user activity
-    counts = np.clip(np.round(activity / activity.sum() * CLICKS * 1.1), 5, ITEMS // 4).astype(np.int64)
+    counts = np.clip(np.round(activity / activity.sum() * CLICKS * 1.45), 5, ITEMS // 4).astype(np.int64)
     popularity = 1.0 / np.arange(1, ITEMS + 1) ** 0.8  # Zipf item popularity
     users = np.repeat(np.arange(USERS, dtype=np.int64), counts)
     items = rng.choice(ITEMS, size=len(users), p=popularity / popularity.sum())
@@ -81,7 +84,7 @@ def main() -> None:
     if not args.file:
         started = time.perf_counter()
         rows = write_file(path)
-        say(f"wrote {rows:,} rows ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - started:.0f} s")
+        say(f"wrote {rows:,} rows ({path.stat().st_size / 1e9:.2f} GB) to {path} in {time.perf_counter() - started:.0f} s")
     base = peak_gb()
     cfg = load_config(
         ROOT / "configs" / "ml100k_multvae.toml",
