@@ -25,6 +25,8 @@ SECTIONS = [  # (result file stem, title, script)
     ("imputation", "Imputation against mean and KNN imputation", "benchmarks/imputation.py"),
     ("web_latency", "vaekit serve: request latency and time to the Explore map", "benchmarks/web_latency.py"),
     ("likelihood_accuracy", "Continuous Bernoulli in float32", "benchmarks/likelihood_accuracy.py"),
+    ("recsys", "Recommendation on MovieLens-100k: Mult-VAE against popularity, EASE and cornac", "benchmarks/recsys.py"),
+    ("recsys_scale", "Recommendation at ML-20M size: memory of a sparse ratings run", "benchmarks/recsys_scale.py"),
 ]
 
 HEADER = """# Benchmarks

@@ -6,6 +6,7 @@ Layout of a run directory::
     model.safetensors         best weights (by validation ELBO): what ``vaekit.load`` returns
     train_state.safetensors   last weights, optimizer tensors, RNG states; JSON state in metadata
     scaler.json               tabular runs: the standardiser fitted on the training split
+    items.json                ratings runs: item ids (the model's columns), titles, users of each split
     metrics.jsonl             one JSON object per epoch
     tensorboard/              event files when the tensorboard package is installed
     samples.png, reconstructions.png, curves.png
@@ -34,6 +35,7 @@ MODEL = "model.safetensors"
 TRAIN_STATE = "train_state.safetensors"
 METRICS = "metrics.jsonl"
 SCALER = "scaler.json"
+ITEMS = "items.json"  # ratings runs: item id of each column, titles, users of each split
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -246,7 +248,7 @@ def _run_info(raw: Any) -> RunInfo:
         raise ValueError(f"data.shape {shape!r} is not a list of 1 or 3 sizes")
     if not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1 << 31 for s in shape):
         raise ValueError(f"data.shape {shape!r} must hold whole numbers >= 1")
-    if kind not in ("image", "tabular") or (kind == "image") != (len(shape) == 3):
+    if kind not in ("image", "tabular", "ratings") or (kind == "image") != (len(shape) == 3):
         raise ValueError(f"data.kind {kind!r} does not fit data.shape {shape!r}")
     classes = d.get("num_classes")
     if classes is not None and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
@@ -256,6 +258,7 @@ def _run_info(raw: Any) -> RunInfo:
         raise ValueError("data.class_names must be a list of strings")
     extra = raw.get("extra", {})
     version = raw.get("vaekit_version", "")
+    machine = raw.get("machine", {})
     return RunInfo(
         data_shape=tuple(shape),
         data_kind=kind,
@@ -264,6 +267,7 @@ def _run_info(raw: Any) -> RunInfo:
         class_names=tuple(names),
         vaekit_version=str(version),
         extra=extra if isinstance(extra, dict) else {},
+        machine=machine if isinstance(machine, dict) else {},  # absent in run directories from before it was recorded
     )
 
 

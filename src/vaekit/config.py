@@ -109,6 +109,11 @@ class DataConfig:
     column_types: dict[str, Literal["numeric", "count", "binary", "categorical"]] | None = None
     # tables: inpaint/denoise keep each column within its training range, rounded where it holds whole numbers
     clip_restored: bool = True
+    # ratings:PATH only (implicit feedback, strong generalisation: validation and test users are held out)
+    min_rating: float = 4.0  # ratings at or above this become clicks (files without a rating column: all)
+    min_user_items: int = 5  # users with fewer clicks are dropped
+    heldout_users: int | None = None  # validation users and as many test users; None: by the fractions above
+    heldout_fraction: float = 0.2  # of each held-out user's clicks, hidden and scored (the rest are folded in)
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,8 @@ class ModelConfig(_PartFields):
     latent_hidden: tuple[int, ...] = (100, 100)  # widths of the MLPs between stochastic layers
     conditional: bool = False  # feed the labels (one-hot) to encoder and decoder (conditional VAE)
     condition_dim: int | None = None  # classes (or covariate width); None: the data's class count
+    normalize_input: bool = False  # scale each input row to unit L2 norm before the encoder (Mult-VAE)
+    input_dropout: float = 0.0  # dropout on the encoder's input while training (Mult-VAE: 0.5)
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,9 @@ class TrainConfig(_PartFields):
     progress: bool = True
     tensorboard: bool = True  # when the tensorboard package is installed
     device: str = "cpu"
+    # which validation number picks the best epoch: "auto" is ndcg@100 for ratings runs, elbo otherwise;
+    # ratings runs also take "ndcg@K" or "recall@K"
+    best_by: str = "auto"
 
 
 @dataclass(frozen=True)

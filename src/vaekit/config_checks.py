@@ -44,6 +44,7 @@ def check_values(cfg: RunConfig) -> None:
         for i, width in enumerate(getattr(m, key)):
             integer(f"model.{key}[{i}]", width, 1)
     number("model.dropout", m.dropout, 0.0, 1.0, high_open=True)
+    number("model.input_dropout", m.input_dropout, 0.0, 1.0, high_open=True)
     integer("model.res_blocks", m.res_blocks, 0)
     _optional_int("model.condition_dim", m.condition_dim, 1)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from vaekit.checkpoint import RunDir
 from vaekit.data import DataSplits, Split, load_data
+from vaekit.data.base import RatingsSplits
 from vaekit.errors import DataError
 
 if TYPE_CHECKING:
@@ -20,15 +21,18 @@ if TYPE_CHECKING:
 __all__ = ["condition_for", "load_run_data"]
 
 
-def load_run_data(run: RunDir, source: str | None = None, data_dir: str | None = None) -> DataSplits:
+def load_run_data(
+    run: RunDir, source: str | None = None, data_dir: str | None = None, *, ratings: bool = False
+) -> DataSplits | RatingsSplits:
     """The run's data source (or ``source``) with the run's preprocessing.
 
     Split seed, image size, channels and binarisation come from the run's config; a tabular
     source is re-standardised with the run's saved scaler, never a refitted one. The shape must
-    match the model's input, else a DataError says what the model expects.
+    match the model's input, else a DataError says what the model expects. A ratings source comes
+    back (as RatingsSplits) only to callers that pass ``ratings=True``; others get a clear error.
     """
     cfg = run.config.data
-    changes: dict = {"limit": None}
+    changes: dict = {"limit": None} if run.info.data_kind != "ratings" else {}  # a ratings run's limit picked its items
     if source is not None:
         changes["source"] = source
         changes["classes"] = None  # the run may be one-class; new data is scored whole
@@ -39,6 +43,10 @@ def load_run_data(run: RunDir, source: str | None = None, data_dir: str | None =
         changes["image_size"] = tuple(run.info.data_shape[1:])
         changes["channels"] = "rgb" if run.info.data_shape[0] == 3 else "grayscale"
     data = load_data(dataclasses.replace(cfg, **changes))
+    if isinstance(data, RatingsSplits) and not ratings:  # callers that read sparse clicks say so
+        raise DataError(
+            f"{run.path} was trained on ratings (sparse clicks): use 'vaekit evaluate' and 'vaekit recommend' with it"
+        )
     if tuple(data.shape) != tuple(run.info.data_shape):
         raise DataError(
             f"data {data.name!r} has examples of shape {tuple(data.shape)}, but the model in {run.path} "

@@ -28,7 +28,7 @@ def _ids(split: object) -> list[int]:
 
 def test_available_sources() -> None:
     assert available_sources() == [
-        "binarized-mnist", "csv:PATH", "digits", "fashion-mnist", "folder:PATH", "mnist", "npz:PATH", "olivetti",
+        "binarized-mnist", "csv:PATH", "digits", "fashion-mnist", "folder:PATH", "mnist", "npz:PATH", "olivetti", "ratings:PATH",
     ]  # fmt: skip
 
 

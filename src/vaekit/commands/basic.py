@@ -194,7 +194,10 @@ def _info(args: argparse.Namespace) -> int:
         f"train      {info['epochs']}/{c.train.epochs} epochs  {'finished: ' + info['stop_reason'] if info['finished'] else 'not finished (resume with vaekit train --resume)'}"
     )
     if info["best_val_elbo"] is not None:
-        print(f"best       validation ELBO {info['best_val_elbo']:.3f} nats at epoch {info['best_epoch']}")
+        from vaekit.commands.train import _best
+
+        best = _best(run.config, info["best_val_elbo"], state.get("best_val_score"))
+        print(f"best       validation {best} at epoch {info['best_epoch']}")
     if info["train_seconds"] is not None:
         print(f"time       {info['train_seconds']:.1f} s training, {info['bad_steps']} NaN/Inf steps skipped")
     print("files      " + ", ".join(f"{k} ({v / 1024:.0f} KiB)" for k, v in files.items()))

@@ -8,14 +8,17 @@ from pathlib import Path
 from vaekit.commands.limits import positive_int, seed
 from vaekit.errors import ConfigError
 
-_METRIC_HELP = "comma-separated: nll, elbo, recon, active-units, mi, fd, probe, or all (default nll,elbo,recon,active-units,mi)"
+_METRIC_HELP = (
+    "comma-separated: nll, elbo, recon, active-units, mi, fd, probe, or all (default nll,elbo,recon,active-units,mi); "
+    "ratings runs: recall@K, ndcg@K (default recall@20,recall@50,ndcg@100)"
+)
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a trained model on a split; writes eval.json and prints a table")
     p.add_argument("run_dir")
     p.add_argument("--split", default="test", help="train, validation or test (default test)")
-    p.add_argument("--metrics", default="nll,elbo,recon,active-units,mi", help=_METRIC_HELP)
+    p.add_argument("--metrics", help=_METRIC_HELP)
     p.add_argument("--iw-samples", "-k", dest="k", type=int, default=1000, help="importance samples for nll (papers: 5000)")
     p.add_argument("--seed", type=seed, default=0, help="seeds every Monte Carlo draw")
     p.add_argument("--data", help="data source (default: the run's own)")

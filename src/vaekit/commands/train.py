@@ -44,7 +44,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", help="run directory to create (default runs/<data>-<model>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-    p.add_argument("--data", help="digits, mnist, fashion-mnist, binarized-mnist, folder:PATH, npz:PATH, csv:PATH")
+    p.add_argument("--data", help="digits, mnist, fashion-mnist, binarized-mnist, folder:PATH, npz:PATH, csv:PATH, ratings:PATH")
     p.add_argument("--data-dir", help="where dataset files live (else $VAEKIT_DATA, system dirs, cache)")
     p.add_argument("--binarize", choices=["none", "dynamic", "static"])
     p.add_argument("--limit", type=int, help="use only the first N training examples")
@@ -102,7 +102,7 @@ def _train(args: argparse.Namespace) -> int:
         state = RunDir(out).train_state()
         print(
             f"{out}: {state['epoch']} epochs on {args.devices} processes ({state['stop_reason']}), best validation "
-            f"ELBO {state['best_val_elbo']:.3f} nats at epoch {state['best_epoch']}, {state['elapsed']:.1f} s"
+            f"{_best(cfg, state['best_val_elbo'], state.get('best_val_score'))} at epoch {state['best_epoch']}, {state['elapsed']:.1f} s"
         )
         _diagnose(out)
         return 0
@@ -116,7 +116,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0  # under torchrun, rank 0 reports
     p = run.progress
     print(
-        f"{run.path}: {p.epoch} epochs ({p.stop_reason}), best validation ELBO {p.best_val_elbo:.3f} nats "
+        f"{run.path}: {p.epoch} epochs ({p.stop_reason}), best validation {_best(run.config, p.best_val_elbo, p.best_val_score)} "
         f"at epoch {p.best_epoch}, {p.elapsed:.1f} s" + (f", {p.bad_steps} NaN/Inf steps skipped" if p.bad_steps else "")
     )
     _diagnose(run.path)
@@ -134,6 +134,14 @@ def _diagnose(out) -> None:
         return
     if note:
         print(note)
+
+
+def _best(cfg, best_val_elbo: float, best_val_score: float | None) -> str:
+    """'ELBO -90.123 nats', or the ranking metric that picked the best epoch of a ratings run."""
+    name = cfg.train.best_by.strip().lower()
+    if name == "elbo" or (name == "auto" and not cfg.data.source.lower().startswith("ratings:")):
+        return f"ELBO {best_val_elbo:.3f} nats"
+    return f"{'ndcg@100' if name == 'auto' else name} {best_val_score:.4f}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -13,7 +13,7 @@ from vaekit.config import ModelConfig
 from vaekit.core.condition import Condition
 from vaekit.core.hierarchy import FirstLayer, LadderPosterior, LadderPrior
 from vaekit.core.likelihoods import build_likelihood
-from vaekit.core.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from vaekit.core.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, PreparedInput
 from vaekit.core.posteriors import build_posterior
 from vaekit.core.priors import build_prior
 from vaekit.core.resnet import ResNetDecoder, ResNetEncoder
@@ -41,6 +41,8 @@ def build_model(cfg: ModelConfig, data_shape: tuple[int, ...], condition_dim: in
     encoder, decoder = _networks(cfg, data_shape, posterior.params_out, dec_in + c_dim, likelihood.decoder_shape(), c_dim)
     if cfg.latent_dims:
         decoder = FirstLayer(decoder, dec_in, latent_dim)
+    if cfg.normalize_input or cfg.input_dropout > 0:
+        encoder = PreparedInput(encoder, cfg.normalize_input, cfg.input_dropout)
     return VAE(encoder, decoder, likelihood, prior, posterior, data_shape, latent_dim, condition=condition)
 
 
@@ -49,6 +51,8 @@ def _check(cfg: ModelConfig) -> None:
         raise ModelError(f"latent sizes must be at least 1, got latent_dim={cfg.latent_dim}, latent_dims={list(cfg.latent_dims)}")
     if not 0.0 <= cfg.dropout < 1.0:
         raise ModelError(f"model.dropout must be in [0, 1), got {cfg.dropout}")
+    if not 0.0 <= cfg.input_dropout < 1.0:
+        raise ModelError(f"model.input_dropout must be in [0, 1), got {cfg.input_dropout}")
     if cfg.latent_dims and (cfg.posterior.kind != "diagonal" or cfg.prior.kind != "normal"):
         raise ModelError(
             "a stacked model (model.latent_dims) has its own Gaussian layers: leave model.posterior='diagonal' "

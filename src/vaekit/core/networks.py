@@ -160,3 +160,21 @@ class ConvDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z).view(z.shape[0], *self.start)  # (B, C0, h0, w0)
         return self.body(h)  # (B, P*C, H, W)
+
+
+class PreparedInput(nn.Module):
+    """An encoder whose input is first scaled to unit L2 norm per row and/or dropped out (while
+    training): Mult-VAE's encoder input, so a heavy user and a light one land on the same scale
+    and the model learns to fill in items it was not shown."""
+
+    def __init__(self, encoder: nn.Module, normalize: bool, dropout: float):
+        super().__init__()
+        self.net = encoder
+        self.normalize = normalize
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if self.normalize:
+            x = nn.functional.normalize(x.flatten(1), dim=1).view_as(x)  # (B, *shape), unit rows
+        x = self.drop(x)
+        return self.net(x) if c is None else self.net(x, c)  # (B, out_dim)

@@ -1,10 +1,10 @@
-"""What every data source yields: float tensors split into train/validation/test."""
+"""What every data source yields: float tensors split into train/validation/test (ratings: sparse clicks)."""
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -144,3 +144,56 @@ def fit_standardizer(x: torch.Tensor, columns: tuple[str, ...] = ()) -> Standard
         high=tuple(float(v) if s else None for v, s in zip(high.tolist(), seen)),
         integer=tuple(bool(w) for w in whole),
     )
+
+
+@dataclass(frozen=True)
+class ClickSplit:
+    """Users' clicks held sparse: ``x`` is a scipy.sparse CSR matrix (N, I) of 0/1 float32, never made
+    dense as a whole. For held-out users (strong generalisation) ``x`` holds the clicks folded in and
+    ``heldout`` (N, I) the clicks hidden from the model and scored; training users have no ``heldout``."""
+
+    x: Any  # scipy.sparse.csr_matrix (N, I)
+    users: tuple[str, ...]  # the N users' ids, as in the ratings file
+    heldout: Any = None  # scipy.sparse.csr_matrix (N, I) or None
+    y: None = None  # no labels: the same attribute as Split's, for code that asks
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def full(self) -> Any:
+        """All the clicks known of these users, (N, I) CSR: folded in and held out together."""
+        return self.x if self.heldout is None else (self.x + self.heldout).tocsr()
+
+
+@dataclass(frozen=True)
+class RatingsSplits:
+    """A ``ratings:PATH`` source: training users, and validation and test users held out whole, their
+    clicks split into a fold-in and a scored part. Items are the columns, in ``items`` order."""
+
+    name: str
+    shape: tuple[int]  # (I,)
+    train: ClickSplit
+    validation: ClickSplit
+    test: ClickSplit
+    items: tuple[str, ...]  # item id of each column
+    titles: dict[str, str] = field(default_factory=dict)  # item id -> title, when the source has them
+    checksum: str = ""  # sha256 over every split's sparse arrays and the item ids
+    kind: Literal["ratings"] = "ratings"
+    scaler: None = None
+    num_classes: None = None
+    class_names: tuple[str, ...] = ()
+
+    def split(self, name: str) -> ClickSplit:
+        from vaekit.errors import DataError
+
+        if name not in ("train", "validation", "test"):
+            raise DataError(f"unknown split {name!r}: use train, validation or test")
+        return getattr(self, name)
+
+    def id_maps(self) -> dict[str, Any]:
+        """What a run directory keeps (items.json): column -> item id, titles, users of each split."""
+        return {
+            "items": list(self.items),
+            "titles": {i: self.titles[i] for i in self.items if i in self.titles},
+            "users": {s: list(self.split(s).users) for s in ("train", "validation", "test")},
+        }

@@ -135,3 +135,55 @@ class TensorChunks:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         yield self.x, self.y  # the whole share at once: the scorer batches it by batch_size
+
+
+def dense_rows(m, rows: torch.Tensor | range | slice, device: torch.device | None = None) -> torch.Tensor:
+    """Rows of a scipy.sparse CSR matrix (N, I) as a dense float32 tensor (b, I): one batch at a time."""
+    if isinstance(rows, torch.Tensor):
+        rows = rows.numpy()
+    elif isinstance(rows, range):
+        rows = slice(rows.start, rows.stop)
+    return torch.from_numpy(m[rows].toarray().astype("float32", copy=False)).to(device)
+
+
+class SparseBatches:
+    """TensorBatches for clicks held sparse (a ratings source): the same permutation and shares from
+    the same generator, but each rank densifies only its share of each global batch, so memory holds
+    the sparse matrix and one dense batch, never the dense user x item matrix."""
+
+    def __init__(self, x, batch_size: int, *, rank: int = 0, world_size: int = 1, device: torch.device | None = None) -> None:
+        self.x, self.batch_size = x.tocsr(), batch_size  # (N, I) CSR
+        self.rank, self.world_size = rank, world_size
+        self.n = int(x.shape[0])
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+        self.has_missing = False  # a click matrix has no gaps: an absent entry is "not clicked"
+
+    def epoch(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, None, int]]:
+        for idx in iterate_batches(self.n, self.batch_size, shuffle=True, generator=generator):
+            start, stop = share_of(len(idx), self.rank, self.world_size)
+            yield dense_rows(self.x, idx[start:stop], self.device), None, len(idx)  # (b, I)
+
+
+class SparseChunks:
+    """Validation over held-out users held sparse: this rank's contiguous share of the rows. Iterating
+    yields dense chunks of ``batch_size`` users with all their clicks (the validation ELBO);
+    ``heldout_chunks`` yields (fold-in, held-out) chunks for ranking metrics."""
+
+    def __init__(self, fold_in, heldout, batch_size: int, *, rank: int = 0, world_size: int = 1, device: torch.device | None = None) -> None:
+        start, stop = share_of(int(fold_in.shape[0]), rank, world_size)
+        self.fold_in = fold_in.tocsr()[start:stop]  # (n, I) this rank's share
+        self.heldout = heldout.tocsr()[start:stop]  # (n, I)
+        self.batch_size = batch_size
+        self.device = device
+        self.y = None
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, None]]:
+        for x, held in self.heldout_chunks():
+            yield x + held, None  # (b, I) every known click
+
+    def heldout_chunks(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(fold-in (b, I), held-out (b, I)) dense chunks of this rank's share."""
+        n = int(self.fold_in.shape[0])
+        for i in range(0, n, self.batch_size):
+            rows = range(i, min(i + self.batch_size, n))
+            yield dense_rows(self.fold_in, rows, self.device), dense_rows(self.heldout, rows, self.device)

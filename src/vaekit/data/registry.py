@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from vaekit.config import DataConfig
-from vaekit.data.base import DataSplits, Split
+from vaekit.data.base import DataSplits, RatingsSplits, Split
 from vaekit.errors import ConfigError, DataError, DataFormatError, DatasetNotFoundError
 
 SPLITS = ("train", "validation", "test")
@@ -52,11 +52,11 @@ class Raw:
     key: Hashable | None = None  # set by cached_raw: the resolved source
 
 
-Loader = Callable[[DataConfig, str], Raw]
+Loader = Callable[[DataConfig, str], "Raw | RatingsSplits"]  # a source that splits itself returns its splits
 
 _LOADERS: dict[str, Loader] = {}
 _PATH_LOADERS: set[str] = set()
-_BUILTIN_MODULES = ("vaekit.data.standard", "vaekit.data.tabular", "vaekit.data.images", "vaekit.data.olivetti")
+_BUILTIN_MODULES = ("vaekit.data.standard", "vaekit.data.tabular", "vaekit.data.images", "vaekit.data.olivetti", "vaekit.data.ratings")
 
 _RAW_CACHE: OrderedDict[Hashable, Raw] = OrderedDict()
 _SPLITS_CACHE: OrderedDict[Hashable, DataSplits] = OrderedDict()
@@ -106,11 +106,14 @@ def file_key(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
-def load_data(cfg: DataConfig) -> DataSplits:
-    """Load `cfg.source` as train/validation/test float32 tensors (see DataSplits)."""
+def load_data(cfg: DataConfig) -> DataSplits | RatingsSplits:
+    """Load `cfg.source` as train/validation/test float32 tensors (see DataSplits), or for
+    ``ratings:PATH`` as sparse clicks split by users (RatingsSplits)."""
     _check(cfg)
     name, arg = _resolve(cfg.source)
     raw = _LOADERS[name](cfg, arg)
+    if isinstance(raw, RatingsSplits):  # held sparse and split by users: none of the pipeline below applies
+        return raw
     key = None
     if raw.key is not None:
         carved_test = cfg.test_fraction if raw.test is None else None

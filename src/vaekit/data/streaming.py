@@ -25,8 +25,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vaekit.config import DataConfig
-from vaekit.data.base import DataSplits, Split
+from vaekit.data.base import DataSplits, RatingsSplits, Split
 from vaekit.data.batches import (
+    SparseBatches,
+    SparseChunks,
     TensorBatches,
     TensorChunks,
     binarize_share,
@@ -114,7 +116,7 @@ class StreamedSplits:
         )
 
 
-def open_data(cfg: DataConfig) -> DataSplits | StreamedSplits:
+def open_data(cfg: DataConfig) -> DataSplits | StreamedSplits | RatingsSplits:
     """The data of ``cfg`` in memory, or streamed from its folder (see the module docstring)."""
     from vaekit.data.registry import _resolve, load_data
 
@@ -300,7 +302,7 @@ class StreamChunks:
 
 
 def training_batches(
-    data: DataSplits | StreamedSplits,
+    data: DataSplits | StreamedSplits | RatingsSplits,
     batch_size: int,
     eval_batch_size: int,
     *,
@@ -311,10 +313,17 @@ def training_batches(
     rank: int,
     world_size: int,
     device: torch.device,
-) -> tuple[TensorBatches | StreamBatches, TensorChunks | StreamChunks]:
+) -> tuple[TensorBatches | StreamBatches | SparseBatches, TensorChunks | StreamChunks | SparseChunks]:
     """(training batches, validation chunks) for this rank. ``binarize``: dynamic binarisation,
-    validated on one fixed draw by ``validation_seed``; ``labels``: yield y (conditional models)."""
+    validated on one fixed draw by ``validation_seed``; ``labels``: yield y (conditional models).
+    Ratings are held sparse and densified a batch at a time."""
     seed = validation_seed if binarize else None
+    if isinstance(data, RatingsSplits):
+        val = data.validation
+        return (
+            SparseBatches(data.train.x, batch_size, rank=rank, world_size=world_size, device=device),
+            SparseChunks(val.x, val.heldout, eval_batch_size, rank=rank, world_size=world_size, device=device),
+        )
     if isinstance(data, StreamedSplits):
         reader = _Reader(data.train.files, workers, device)
         train, val = data.train, data.validation

@@ -42,6 +42,9 @@ DIRECTIONS: dict[str, Direction] = {
     "precision": "higher",
     "recall": "higher",
     "probe_accuracy": "higher",
+    "recall@20": "higher",  # ratings runs (evaluation/ranking.py)
+    "recall@50": "higher",
+    "ndcg@100": "higher",
 }
 
 # how the short table prints them: (label, format)
@@ -212,6 +215,8 @@ def format_table(report: Mapping[str, Any]) -> str:
                 f"logistic regression on E_q[z], {p['n_train']} train",
             )
         )
+    for name in (k for k in s if k.startswith(("recall@", "ndcg@")) and not k.endswith("_stderr")):  # ratings runs
+        rows.append((name, f"{s[name]:.4f} ± {s.get(name + '_stderr') or 0.0:.4f}", "held-out clicks of held-out users"))
     width = max((len(r[0]) for r in rows), default=0)
     vwidth = max((len(r[1]) for r in rows), default=0)
     lines += [f"  {a:<{width}}  {b:>{vwidth}}  {c}" for a, b, c in rows]

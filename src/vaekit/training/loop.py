@@ -25,6 +25,7 @@ import torch
 
 import vaekit
 from vaekit.checkpoint import (
+    ITEMS,
     MODEL,
     SCALER,
     TRAIN_STATE,
@@ -46,7 +47,7 @@ from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, o
 from vaekit.errors import ConfigError, RunDirError, TrainingError, TrainingInterrupted
 from vaekit.hardware import cpu_info
 from vaekit.runlock import claim_run_dir
-from vaekit.training import ddp, schedules
+from vaekit.training import ddp, recsys, schedules
 from vaekit.training.columns import resolve_columns, resumed_columns, typed_data
 from vaekit.training.logs import MetricsLog
 from vaekit.training.objectives import TrainObjective, make_objective
@@ -201,6 +202,7 @@ def _fit(
         world_size=env.world_size,
         device=device,
     )
+    best_by = recsys.best_by(t, data.kind)  # elbo, or a ranking metric (ratings runs)
     steps_per_epoch = max(1, math.ceil(batches.n / t.batch_size))
     objective = make_objective(t, model, steps_per_epoch=steps_per_epoch, dataset_size=batches.n, world_size=env.world_size)
 
@@ -219,6 +221,8 @@ def _fit(
             write_config(out, cfg, info)
             if data.scaler is not None:
                 atomic_write_json(out / SCALER, data.scaler.to_dict())
+            if data.kind == "ratings":
+                atomic_write_json(out / ITEMS, data.id_maps())
         progress = Progress()
     if t.threads == "auto" and device.type == "cpu":
         from vaekit.training.threads import auto_threads_for
@@ -239,6 +243,8 @@ def _fit(
             val = _validate(model, val_chunks, env)
             if bar is not None:
                 bar.show_validation(val.elbo)
+            ranking = recsys.validation_ranking(model, val_chunks, best_by, env) if data.kind == "ratings" else {}
+            score = val.elbo if best_by == "elbo" else ranking[best_by]
             epoch = progress.epoch + 1
             if not math.isfinite(val.elbo):  # never saved, never reported as a best
                 raise TrainingError(
@@ -247,10 +253,11 @@ def _fit(
                 )
             # rank 0's clock decides time limits, so every rank stops after the same epoch
             elapsed = ddp.broadcast_float(progress.elapsed + ep.seconds + time.perf_counter() - started, env)
-            improved = val.elbo > progress.best_val_elbo or (env.is_main and not (out / MODEL).exists())
+            best = progress.best_val_elbo if best_by == "elbo" else progress.best_val_score
+            improved = score > best or (env.is_main and not (out / MODEL).exists())
             plateau = progress.plateau
             if t.lr_schedule == "plateau":
-                plateau = schedules.plateau_update(plateau, val.elbo, t.lr_patience, t.lr_gamma)
+                plateau = schedules.plateau_update(plateau, score, t.lr_patience, t.lr_gamma)
             progress = replace(
                 progress,
                 epoch=epoch,
@@ -259,6 +266,7 @@ def _fit(
                 bad_steps=ep.bad,
                 consecutive_bad=ep.consecutive_bad,
                 best_val_elbo=max(val.elbo, progress.best_val_elbo),
+                best_val_score=max(score, progress.best_val_score),
                 best_epoch=epoch if improved else progress.best_epoch,
                 epochs_since_best=0 if improved else progress.epochs_since_best + 1,
                 plateau=plateau,
@@ -292,6 +300,7 @@ def _fit(
                         "val_elbo": val.elbo,
                         "val_recon_nll": val.recon_nll,
                         "val_kl": val.kl,
+                        **{f"val_{name}": v for name, v in ranking.items()},
                         "lr": optimizer.param_groups[0]["lr"],
                         "kl_weight": schedules.kl_weight(position, steps_per_epoch, t.beta, t.kl_warmup_epochs),
                         **ep.extras,

@@ -28,6 +28,7 @@ class Progress:
     step: int = 0  # optimizer steps taken (skipped steps excluded)
     seen_batches: int = 0  # batches drawn, skipped ones included
     best_val_elbo: float = float("-inf")
+    best_val_score: float = float("-inf")  # of train.best_by (the ELBO, or a ranking metric for ratings runs)
     best_epoch: int = 0
     epochs_since_best: int = 0
     bad_steps: int = 0  # NaN/Inf steps skipped in total
