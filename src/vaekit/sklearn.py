@@ -291,7 +291,9 @@ class _VAEEstimator(BaseEstimator):
             try:
                 self.model_ = model.to(self.device).eval()
             except (RuntimeError, AssertionError) as e:  # torch's "not compiled with CUDA" is an AssertionError
-                raise EstimatorFitError(f"the pickled {type(self).__name__} runs on {self.device!r}, which this machine lacks ({e})") from None
+                raise EstimatorFitError(
+                    f"the pickled {type(self).__name__} runs on {self.device!r}, which this machine lacks ({e})"
+                ) from None
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _VAEEstimator):

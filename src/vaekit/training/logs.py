@@ -91,7 +91,9 @@ def _rows_to_keep(path: Path, resume_epoch: int) -> list[dict[str, Any]]:
         if row is None and i == len(lines) - 1:
             break
         if row is None:
-            raise RunDirError(f"{path}, line {i + 1} is not a metrics row (damaged); delete the line or the file and resume again")
+            raise RunDirError(
+                f"{path}, line {i + 1} is not a metrics row (damaged); delete the line or the file and resume again"
+            )
         rows.append(row)
     return [row for row in rows if row["epoch"] <= resume_epoch]
 

@@ -279,7 +279,13 @@ def _fit(
                 )
             asked = None  # a stop reason from on_epoch (rank 0's, shared with every rank)
             if on_epoch is not None:
-                seen = {"epoch": epoch, "val_elbo": val.elbo, "val_recon_nll": val.recon_nll, "val_kl": val.kl, "elapsed": elapsed}
+                seen = {
+                    "epoch": epoch,
+                    "val_elbo": val.elbo,
+                    "val_recon_nll": val.recon_nll,
+                    "val_kl": val.kl,
+                    "elapsed": elapsed,
+                }
                 asked = on_epoch(seen, model) if env.is_main else None
                 if env.enabled and ddp.broadcast_float(float(bool(asked)), env):
                     asked = asked or "stopped on rank 0"
@@ -309,7 +315,11 @@ def _fit(
                         "train_seconds": ep.seconds,  # the optimisation loop alone
                         "epoch_seconds": ep.seconds + time.perf_counter() - started,  # with validation
                         "threads": torch.get_num_threads(),  # train.threads = "auto" chooses it at start
-                        **({"budget_used": schedules.budget_fraction(elapsed, t.max_time)} if t.schedule_by == "time" and t.max_time else {}),
+                        **(
+                            {"budget_used": schedules.budget_fraction(elapsed, t.max_time)}
+                            if t.schedule_by == "time" and t.max_time
+                            else {}
+                        ),
                     }
                 )
                 save_train_state(out, model, optimizer, gens, progress, objective.modules, objective.optimizers)
@@ -491,7 +501,14 @@ def _progress_bar(t: TrainConfig, total: int, done: int):
 
 
 def _finish(
-    out: Path, cfg: RunConfig, data: DataSplits | StreamedSplits, progress: Progress, posthoc: bool, figures: bool, env: ddp.DistEnv, model: VAE
+    out: Path,
+    cfg: RunConfig,
+    data: DataSplits | StreamedSplits,
+    progress: Progress,
+    posthoc: bool,
+    figures: bool,
+    env: ddp.DistEnv,
+    model: VAE,
 ) -> Run:
     if not env.is_main:  # other ranks hold the last weights in memory and write nothing
         return Run(path=out, config=cfg, model=model.eval(), history=[], progress=progress)

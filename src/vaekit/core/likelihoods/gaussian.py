@@ -36,7 +36,9 @@ class GaussianLikelihood(_Gaussian):
 
     def __init__(self, data_shape: tuple[int, ...], options: GaussianOptions = GaussianOptions()):
         super().__init__(data_shape)
-        self.register_buffer("log_scale", torch.full(self.data_shape, math.log(fixed_scale(options.scale, self.data_shape))), persistent=False)
+        self.register_buffer(
+            "log_scale", torch.full(self.data_shape, math.log(fixed_scale(options.scale, self.data_shape))), persistent=False
+        )
 
 
 @LIKELIHOODS.register("gaussian-learned", NoOptions)
