@@ -24,6 +24,8 @@ class GaussianOptions:
 
 
 class _Gaussian(Likelihood):
+    log_scale: torch.Tensor  # a buffer, or a parameter when learned
+
     def forward(self, h: torch.Tensor) -> Distribution:
         (loc,) = self._split(h)
         scale = torch.exp(self.log_scale.clamp(-7.0, 5.0)).expand_as(loc)
