@@ -23,6 +23,7 @@ import torch
 from vaekit.config import RunConfig
 from vaekit.core.elbo import elbo, split_missing
 from vaekit.data import DataSplits
+from vaekit.data.base import RatingsSplits
 from vaekit.data.streaming import StreamedSplits
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def auto_threads(model: VAE, x: torch.Tensor, condition: torch.Tensor | None = N
     return choice, times
 
 
-def auto_threads_for(cfg: RunConfig, model: VAE, data: DataSplits | StreamedSplits) -> int:
+def auto_threads_for(cfg: RunConfig, model: VAE, data: DataSplits | StreamedSplits | RatingsSplits) -> int:
     """``auto_threads`` on one training batch of ``data`` as ``cfg`` trains it (binarised, labelled)."""
     b = cfg.train.batch_size
     sample = data.preview(b) if isinstance(data, StreamedSplits) else data
