@@ -30,6 +30,8 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/mypy src
 
 clean:
 	rm -rf $(VENV) runs/demo

@@ -30,7 +30,12 @@ from vaekit.training.loop import fit
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST = "/work/shared/data/mnist"
-VARIANTS = [("in memory", False, 0), ("streamed, 0 workers", True, 0), ("streamed, 1 worker", True, 1), ("streamed, 2 workers", True, 2)]
+VARIANTS = [
+    ("in memory", False, 0),
+    ("streamed, 0 workers", True, 0),
+    ("streamed, 1 worker", True, 1),
+    ("streamed, 2 workers", True, 2),
+]
 
 
 def write_pngs(root: Path, n: int) -> Path:

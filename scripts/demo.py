@@ -54,7 +54,12 @@ def pick(choice: str) -> tuple[str, Path, list[str], bool]:
     if choice not in CHOICES:
         raise SystemExit(f"demo: VAEKIT_DEMO_DATA={choice!r}: use one of {', '.join(CHOICES)}")
     if choice in ("auto", "fashion-mnist") and _found("fashion-mnist"):
-        return "a conv VAE on Fashion-MNIST", ROOT / "configs" / "fashion_mnist_conv.toml", ["train.max_time=120", "data.limit=30000", "train.threads=2"], False
+        return (
+            "a conv VAE on Fashion-MNIST",
+            ROOT / "configs" / "fashion_mnist_conv.toml",
+            ["train.max_time=120", "data.limit=30000", "train.threads=2"],
+            False,
+        )
     if choice == "fashion-mnist":
         raise SystemExit("demo: Fashion-MNIST is not on this machine (apt-get install dataset-fashion-mnist)")
     mnist_dir = _mnist_dir()

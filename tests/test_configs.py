@@ -79,7 +79,11 @@ def test_every_variant_has_a_config():
     names = {p.stem for p in CONFIGS}
     assert {"digits_mlp", "mnist_conv", "fashion_mnist_conv", "mnist_best"} <= names  # the original three and the recipe
     cfgs = [load_config(p) for p in CONFIGS]
-    kinds = {(part, getattr(c.model if part != "objective" else c.train, part).kind) for c in cfgs for part in ("prior", "posterior", "objective")}
+    kinds = {
+        (part, getattr(c.model if part != "objective" else c.train, part).kind)
+        for c in cfgs
+        for part in ("prior", "posterior", "objective")
+    }
     for prior in ("normal", "mixture", "vamp"):
         assert ("prior", prior) in kinds, prior
     for posterior in ("diagonal", "full", "planar", "iaf", "vq"):

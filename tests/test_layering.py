@@ -91,4 +91,9 @@ def test_command_modules_import_nothing_heavy_at_module_level():
             names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in getattr(node, "names", [])]
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 for name in names:
-                    assert name == "__future__" or "." not in name and not name.startswith(("torch", "numpy")) or name.startswith(light), (path.name, name)
+                    assert (
+                        name == "__future__"
+                        or "." not in name
+                        and not name.startswith(("torch", "numpy"))
+                        or name.startswith(light)
+                    ), (path.name, name)

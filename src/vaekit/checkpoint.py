@@ -22,12 +22,15 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from vaekit.config import RunConfig
 from vaekit.errors import CheckpointError, ConfigError, OutputError, RunDirError
+
+if TYPE_CHECKING:
+    from vaekit.core.vae import VAE
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"
@@ -181,14 +184,14 @@ class RunDir:
         except (ValueError, KeyError, TypeError, OSError, RecursionError) as e:
             raise RunDirError(f"{cfg_path} is damaged ({type(e).__name__}: {e}); it is not a usable run directory") from None
 
-    def build_model(self) -> torch.nn.Module:
+    def build_model(self) -> VAE:
         from vaekit.core import build_model
         from vaekit.core.size import check_model_fits
 
         check_model_fits(self.config.model, self.info.data_shape, training=False)
         return build_model(self.config.model, self.info.data_shape)
 
-    def load_model(self, which: str = "best") -> torch.nn.Module:
+    def load_model(self, which: str = "best") -> VAE:
         """The model with the best (``which="best"``) or last weights, in eval mode."""
         if which == "best":
             weights, _ = load_tensors(self.path / MODEL)

@@ -185,12 +185,18 @@ class TrainConfig(_PartFields):
     early_stopping: int | None = None  # epochs without validation improvement before stopping
     max_time: float | None = None  # seconds of training before stopping after the current epoch
     init_from: str | None = None  # a run directory: start from its best weights (same model), e.g. to fine-tune with iwae
-    schedule_by: Literal["steps", "time"] = "steps"  # time: cosine lr, KL warm-up, capacity end with max_time (or epochs, if sooner)
+    schedule_by: Literal["steps", "time"] = (
+        "steps"  # time: cosine lr, KL warm-up, capacity end with max_time (or epochs, if sooner)
+    )
     log_every: int = 50  # steps between progress-bar/metric updates (each one syncs)
-    threads: int | Literal["auto"] | None = "auto"  # torch intra-op threads; auto: the fastest now (timed at start); None: torch's default
+    threads: int | Literal["auto"] | None = (
+        "auto"  # torch intra-op threads; auto: the fastest now (timed at start); None: torch's default
+    )
     fused_optimizer: bool = True  # the fused CPU/GPU Adam kernel; same maths, fewer passes
     compile: bool = False  # torch.compile the loss (model + objective); compiling takes a while (BENCHMARKS.md has the trade-off)
-    precision: Literal["float32", "bf16"] = "float32"  # bf16: autocast convs/matmuls; faster only where the CPU has bf16 units (BENCHMARKS.md); results differ
+    precision: Literal["float32", "bf16"] = (
+        "float32"  # bf16: autocast convs/matmuls; faster only where the CPU has bf16 units (BENCHMARKS.md); results differ
+    )
     progress: bool = True
     tensorboard: bool = True  # when the tensorboard package is installed
     device: str = "cpu"
@@ -428,7 +434,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         detail = " ".join(str(e).split())  # YAML errors span lines
         raise ConfigError(f"config file {path} could not be parsed: {detail}") from None
     if not isinstance(loaded, dict):
-        raise ConfigError(f"config file {path} must hold a table of settings (data, model, train, seed), not a {type(loaded).__name__}")
+        raise ConfigError(
+            f"config file {path} must hold a table of settings (data, model, train, seed), not a {type(loaded).__name__}"
+        )
     for section in ("data", "model", "train"):
         if section in loaded and not isinstance(loaded[section], dict):
             raise ConfigError(f"config file {path}: {section!r} must be a table of settings, got {loaded[section]!r}")
@@ -442,12 +450,12 @@ def _no_alias_loader() -> type:
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(yaml.AliasEvent):
                 mark = self.peek_event().start_mark
-                raise ConfigError(f"YAML aliases (*name) are not allowed in a config (line {mark.line + 1}); write the values out")
+                raise ConfigError(
+                    f"YAML aliases (*name) are not allowed in a config (line {mark.line + 1}); write the values out"
+                )
             return super().compose_node(parent, index)
 
     return NoAliasLoader
-
-
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -18,6 +18,8 @@ from vaekit.errors import DataError
 if TYPE_CHECKING:
     import torch
 
+    from vaekit.core.vae import VAE
+
 __all__ = ["condition_for", "load_run_data"]
 
 
@@ -69,7 +71,7 @@ def _rescale(data: DataSplits, scaler) -> DataSplits:
     return dataclasses.replace(data, train=fix(data.train), validation=fix(data.validation), test=fix(data.test), scaler=scaler)
 
 
-def condition_for(model: torch.nn.Module, y: torch.Tensor | None, what: str) -> torch.Tensor | None:
+def condition_for(model: VAE, y: torch.Tensor | None, what: str) -> torch.Tensor | None:
     """The condition ``model`` needs for examples labelled ``y`` (N,): the labels themselves for a
     conditional model (it scores and encodes p(x | label)), None for any other model. ``what``
     names the examples in the error raised when a conditional model meets unlabelled data."""

@@ -27,13 +27,16 @@ import math
 import numbers
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from vaekit.errors import ConfigError, DataError, TrainingInterrupted, VaekitError
 from vaekit.registry import LIKELIHOODS
+
+if TYPE_CHECKING:
+    from vaekit.core.vae import VAE
 
 try:
     from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
@@ -83,7 +86,7 @@ def _float(name: str, value: Any, low: float, high: float = math.inf, low_open: 
 
 @torch.inference_mode()
 def elbo_scores(
-    model: torch.nn.Module,
+    model: VAE,
     x: torch.Tensor,
     samples: int,
     seed: int,
@@ -291,7 +294,9 @@ class _VAEEstimator(BaseEstimator):
             try:
                 self.model_ = model.to(self.device).eval()
             except (RuntimeError, AssertionError) as e:  # torch's "not compiled with CUDA" is an AssertionError
-                raise EstimatorFitError(f"the pickled {type(self).__name__} runs on {self.device!r}, which this machine lacks ({e})") from None
+                raise EstimatorFitError(
+                    f"the pickled {type(self).__name__} runs on {self.device!r}, which this machine lacks ({e})"
+                ) from None
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _VAEEstimator):

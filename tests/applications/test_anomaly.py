@@ -43,7 +43,9 @@ def linear_gaussian(shrink: float = 1.0, shift: float = 0.0) -> VAE:
         enc.weight[1] = 0.0
         enc.bias[1] = math.log(math.expm1(math.sqrt(S2) - 1e-5))
         dec.weight[:, 0], dec.bias[:] = W, B
-    return VAE(enc, dec, GaussianLikelihood((3,), GaussianOptions(scale=SIGMA)), StandardNormal(1), DiagonalGaussian(1), (3,), 1).eval()
+    return VAE(
+        enc, dec, GaussianLikelihood((3,), GaussianOptions(scale=SIGMA)), StandardNormal(1), DiagonalGaussian(1), (3,), 1
+    ).eval()
 
 
 X = torch.tensor([[1.2, 0.0, 0.3], [-2.0, 1.5, 0.9], [0.1, 0.4, -0.3]])

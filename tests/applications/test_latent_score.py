@@ -38,7 +38,9 @@ def linear_model(a=(0.4, 0.3, -0.2), c=0.1) -> VAE:
         enc.weight[1] = 0.0
         enc.bias[1] = 0.0
         dec.weight[:, 0], dec.bias[:] = W, B
-    return VAE(enc, dec, GaussianLikelihood((3,), GaussianOptions(scale=SIGMA)), StandardNormal(1), DiagonalGaussian(1), (3,), 1).eval()
+    return VAE(
+        enc, dec, GaussianLikelihood((3,), GaussianOptions(scale=SIGMA)), StandardNormal(1), DiagonalGaussian(1), (3,), 1
+    ).eval()
 
 
 def test_latent_score_is_the_gaussian_density_of_the_posterior_mean():

@@ -90,7 +90,9 @@ def linear_gaussian(shrink: float = 1.0, shift: float = 0.0, widen: float = 1.0)
         enc.weight[1] = 0.0
         enc.bias[1] = math.log(math.expm1(widen * math.sqrt(S2) - 1e-5))  # softplus^-1 of the scale
         dec.weight[:, 0], dec.bias[:] = W, B
-    return VAE(enc, dec, GaussianLikelihood((3,), GaussianOptions(scale=SIGMA)), StandardNormal(1), DiagonalGaussian(1), (3,), 1).eval()
+    return VAE(
+        enc, dec, GaussianLikelihood((3,), GaussianOptions(scale=SIGMA)), StandardNormal(1), DiagonalGaussian(1), (3,), 1
+    ).eval()
 
 
 X0 = torch.tensor([1.2, 0.0, 0.3])

@@ -100,7 +100,12 @@ def test_flow_density_integrates_to_one(kind):
 @pytest.mark.parametrize("kind", ["planar", "iaf"])
 def test_flow_vae_trains_and_reports_a_monte_carlo_kl(kind):
     torch.manual_seed(5)
-    m = build_model(ModelConfig(latent_dim=3, hidden=(16,), posterior={"kind": kind, "steps": 2, **({"hidden": 16} if kind == "iaf" else {})}), (1, 4, 4))
+    m = build_model(
+        ModelConfig(
+            latent_dim=3, hidden=(16,), posterior={"kind": kind, "steps": 2, **({"hidden": 16} if kind == "iaf" else {})}
+        ),
+        (1, 4, 4),
+    )
     x = (torch.rand(32, 1, 4, 4) > 0.5).float()
     eps = torch.randn(32, 3)
     t = elbo(m, x, eps=eps)

@@ -75,7 +75,9 @@ def test_prepared_input_normalises_rows_and_drops_out_only_while_training():
 
 def test_dae_scores_the_posterior_location_and_has_no_kl():
     torch.manual_seed(0)
-    model = build_model(ModelConfig(likelihood={"kind": "multinomial", "coefficient": False}, latent_dim=3, hidden=(8,)), (6,)).eval()
+    model = build_model(
+        ModelConfig(likelihood={"kind": "multinomial", "coefficient": False}, latent_dim=3, hidden=(8,)), (6,)
+    ).eval()
     x = torch.tensor([[1.0, 0, 1, 0, 0, 0], [0, 1, 0, 0, 0, 1]])
     terms = dae(model, x)
     expected = -model.decode(model.encode(x).mean).log_prob(x).mean()  # the noise is ignored

@@ -11,7 +11,13 @@ from vaekit.core import build_model
 def tiny_model(latent_dim: int = 1, data_dim: int = 4, likelihood: str = "bernoulli", seed: int = 0, scale: float = 1.0):
     torch.manual_seed(seed)
     return build_model(
-        ModelConfig(arch="mlp", hidden=(8,), latent_dim=latent_dim, likelihood={"kind": likelihood, "scale": scale} if likelihood in ("gaussian", "laplace") else likelihood), (data_dim,)
+        ModelConfig(
+            arch="mlp",
+            hidden=(8,),
+            latent_dim=latent_dim,
+            likelihood={"kind": likelihood, "scale": scale} if likelihood in ("gaussian", "laplace") else likelihood,
+        ),
+        (data_dim,),
     ).eval()
 
 

@@ -86,7 +86,9 @@ def test_init_from_starts_where_another_run_ended(tmp_path):
     import torch
 
     first = fit(tiny(epochs=2), tmp_path / "a", figures=False)
-    tuned = tiny(epochs=1, lr=1e-12, init_from=str(first.path), objective={"kind": "iwae", "k": 3})  # a step too small to move anything
+    tuned = tiny(
+        epochs=1, lr=1e-12, init_from=str(first.path), objective={"kind": "iwae", "k": 3}
+    )  # a step too small to move anything
     second = fit(tuned, tmp_path / "b", figures=False)
     a, b = first.model.state_dict(), second.model.state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)

@@ -25,12 +25,25 @@ def test_the_note_names_the_collapse_and_only_the_remedies_that_apply():
     assert collapse_note(Collapse(kl=3.0, active=0, latent_dim=16), cfg) is not None  # no unit carries anything
     tried = RunConfig(model=ModelConfig(likelihood="bernoulli"), train=TrainConfig(kl_warmup_epochs=5, free_bits=0.1))
     note = collapse_note(Collapse(kl=0.1, active=0, latent_dim=4), tried)
-    assert "kl_warmup" not in note and "free_bits" not in note and "model.likelihood.scale" not in note and "weaker decoder" in note
+    assert (
+        "kl_warmup" not in note and "free_bits" not in note and "model.likelihood.scale" not in note and "weaker decoder" in note
+    )
 
 
 def test_training_says_when_the_posterior_collapsed(tmp_path, capsys):
     assert (
-        main(["train", *TRAIN, "--set", "model.likelihood.kind=gaussian", "--set", "model.likelihood.scale=1.0", "--out", str(tmp_path / "one")])
+        main(
+            [
+                "train",
+                *TRAIN,
+                "--set",
+                "model.likelihood.kind=gaussian",
+                "--set",
+                "model.likelihood.scale=1.0",
+                "--out",
+                str(tmp_path / "one"),
+            ]
+        )
         == 0
     )
     lines = capsys.readouterr().out.strip().splitlines()

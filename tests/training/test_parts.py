@@ -41,7 +41,9 @@ def part_config(name: str, **train) -> RunConfig:
     tt = dict(epochs=2, batch_size=32, lr=3e-3, progress=False, threads=1, tensorboard=False)
     tt.update(t)
     tt.update(train)
-    return RunConfig.from_dict({"data": {"source": "digits", "limit": 192}, "model": model, "train": tt})  # flat keys of older configs fold into part tables
+    return RunConfig.from_dict(
+        {"data": {"source": "digits", "limit": 192}, "model": model, "train": tt}
+    )  # flat keys of older configs fold into part tables
 
 
 def last_state(path) -> dict[str, torch.Tensor]:

@@ -79,7 +79,9 @@ def test_resume_may_switch_streaming_but_not_what_is_computed(digits_folder: Pat
 
 def test_a_vq_model_asks_for_the_folder_in_memory(digits_folder: Path, tmp_path: Path) -> None:
     cfg = run_cfg(digits_folder, True)
-    cfg = dataclasses.replace(cfg, model=ModelConfig(arch="mlp", latent_dim=4, hidden=(16,), posterior={"kind": "vq", "code_dim": 2}))
+    cfg = dataclasses.replace(
+        cfg, model=ModelConfig(arch="mlp", latent_dim=4, hidden=(16,), posterior={"kind": "vq", "code_dim": 2})
+    )
     with pytest.raises(ConfigError, match="data.streaming=false"):
         fit(cfg, tmp_path / "vq")
 

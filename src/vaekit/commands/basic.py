@@ -71,7 +71,9 @@ def _labelled_samples(x, out: Path, run, model, label: int | None) -> None:
     classes = model.condition.dim  # sample cycles through the classes: sample i has label i % classes
     per_class = -(-x.shape[0] // classes)
     rows = torch_cat_pad(x, per_class * classes - x.shape[0]).reshape(per_class, classes, *x.shape[1:]).transpose(0, 1)
-    save_image_rows(rows.numpy(), out, scale=scale, row_labels=[class_label(c, names) for c in range(classes)], title="samples by class")
+    save_image_rows(
+        rows.numpy(), out, scale=scale, row_labels=[class_label(c, names) for c in range(classes)], title="samples by class"
+    )
 
 
 def torch_cat_pad(x, pad: int):
@@ -215,7 +217,9 @@ def _checked_state(run) -> dict:
         try:
             Progress.from_json(json.dumps(state))
         except (ValueError, TypeError, KeyError) as e:
-            raise CheckpointError(f"{run.path / TRAIN_STATE} holds a damaged training state ({e}); retrain or restore it") from None
+            raise CheckpointError(
+                f"{run.path / TRAIN_STATE} holds a damaged training state ({e}); retrain or restore it"
+            ) from None
     return state
 
 

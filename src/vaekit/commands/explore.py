@@ -156,7 +156,12 @@ def _add_traverse(sub: argparse._SubParsersAction) -> None:
     )
     _add_data_args(p)
     p.add_argument("--dims", help="ranks (or indices with --order index) like 0-9 or 0,3,5-7; default the first 10")
-    p.add_argument("--order", default="kl", choices=["kl", "index"], help="what --dims counts: ranks by KL (by activity where no per-dimension KL exists; default) or indices")
+    p.add_argument(
+        "--order",
+        default="kl",
+        choices=["kl", "index"],
+        help="what --dims counts: ranks by KL (by activity where no per-dimension KL exists; default) or indices",
+    )
     p.add_argument(
         "--range", dest="span", metavar="RANGE", type=positive_float, default=3.0, help="sweep +-RANGE prior standard deviations"
     )
@@ -212,7 +217,10 @@ def _traverse(args: argparse.Namespace) -> int:
     cols = ["0" if v == 0 else f"{v:+.2g}" for v in result.values.tolist()]
     _write_rows(result.x, out, run, rows, cols, f"traversal around {where} (values in prior std)")
     print(f"wrote {len(dims)} traversals of {args.steps} steps over +-{args.span:g} prior std around {where} to {out}")
-    print("rank  dim    " + ("KL (nats, validation mean)" if what == "KL" else "activity (variance of the posterior mean, validation)"))
+    print(
+        "rank  dim    "
+        + ("KL (nats, validation mean)" if what == "KL" else "activity (variance of the posterior mean, validation)")
+    )
     for i, k in zip(result.dims, result.kl.tolist()):
         print(f"{by_kl.index(i):>4}  {i:>3}  {k:8.3f}")
     return 0

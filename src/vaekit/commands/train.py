@@ -50,7 +50,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="use only the first N training examples")
     p.add_argument("--model", choices=["mlp", "conv", "resnet"])
     p.add_argument("--latent-dim", type=int)
-    p.add_argument("--likelihood", choices=Choices(LIKELIHOODS), metavar="NAME", help="a registered likelihood (model.likelihood)")
+    p.add_argument(
+        "--likelihood", choices=Choices(LIKELIHOODS), metavar="NAME", help="a registered likelihood (model.likelihood)"
+    )
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)

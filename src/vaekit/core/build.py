@@ -14,7 +14,7 @@ from vaekit.core.condition import Condition
 from vaekit.core.hierarchy import FirstLayer, LadderPosterior, LadderPrior
 from vaekit.core.likelihoods import build_likelihood
 from vaekit.core.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, PreparedInput
-from vaekit.core.posteriors import build_posterior
+from vaekit.core.posteriors import PosteriorPart, build_posterior
 from vaekit.core.priors import build_prior
 from vaekit.core.resnet import ResNetDecoder, ResNetEncoder
 from vaekit.core.vae import VAE
@@ -27,6 +27,8 @@ def build_model(cfg: ModelConfig, data_shape: tuple[int, ...], condition_dim: in
     _check(cfg)
     likelihood = build_likelihood(cfg.likelihood.kind, data_shape, cfg.likelihood.options)
     posterior, prior = _latent_parts(cfg, data_shape)
+    if not isinstance(posterior, PosteriorPart):
+        raise ModelError(f"the posterior {type(posterior).__name__} lacks latent_dim or params_out; a posterior part needs both")
     latent_dim = posterior.latent_dim
     dec_in = cfg.latent_dims[0] if cfg.latent_dims else latent_dim  # a stacked model decodes z1 alone
     condition = None
@@ -78,7 +80,7 @@ def _networks(
 ) -> tuple[nn.Module, nn.Module]:
     """Encoder and decoder; the decoder emits ``out_shape`` per example (the likelihood's ``decoder_shape``)."""
     if cfg.arch == "mlp":
-        encoder = MLPEncoder(data_shape, cfg.hidden, enc_out, cfg.activation, cfg.dropout, cond_dim=c_dim)
+        encoder: nn.Module = MLPEncoder(data_shape, cfg.hidden, enc_out, cfg.activation, cfg.dropout, cond_dim=c_dim)
         return encoder, MLPDecoder(dec_in, cfg.hidden, out_shape, cfg.activation, cfg.dropout)
     if cfg.arch not in ("conv", "resnet"):
         raise ModelError(f"unknown model.arch {cfg.arch!r}: use 'mlp', 'conv' or 'resnet'")

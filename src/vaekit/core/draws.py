@@ -87,19 +87,19 @@ def posterior_draws(qz: Distribution, streams: ExampleStreams, count: int) -> tu
     global generator), so its numbers depend on the chunking.
     """
     diag, full = gaussian_parts(qz), cholesky_parts(qz)
-    if diag is None and full is None:
-        z = qz.sample((count,))  # (count, B, D)
-        return z, qz.log_prob(z)
-    loc = (diag or full)[0]  # (B, D)
-    d = loc.shape[-1]
-    eps = streams.normal(count, d).to(device=loc.device, dtype=loc.dtype)  # (count, B, D)
     if diag is not None:
-        scale = diag[1]  # (B, D)
+        loc, scale = diag  # (B, D) each
+        eps = streams.normal(count, loc.shape[-1]).to(device=loc.device, dtype=loc.dtype)  # (count, B, D)
         z = loc + scale * eps  # (count, B, D)
         log_det = scale.log().sum(-1)  # (B,)
-    else:
-        tril = full[1]  # (B, D, D)
+    elif full is not None:
+        loc, tril = full  # (B, D), (B, D, D)
+        eps = streams.normal(count, loc.shape[-1]).to(device=loc.device, dtype=loc.dtype)  # (count, B, D)
         z = loc + (tril @ eps.unsqueeze(-1)).squeeze(-1)  # (count, B, D)
         log_det = tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # (B,)
+    else:
+        z = qz.sample((count,))  # (count, B, D)
+        return z, qz.log_prob(z)
+    d = loc.shape[-1]
     log_q = -0.5 * eps.pow(2).sum(-1) - log_det - 0.5 * d * math.log(2 * math.pi)  # (count, B)
     return z, log_q

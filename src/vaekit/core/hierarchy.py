@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Distribution, constraints
 from torch.func import functional_call
+from torch.types import _size
 
 from vaekit.core.networks import activation
 
@@ -90,7 +91,7 @@ class LadderDistribution(Distribution):
             parts[i] = mu + temperature * scale * self._part(eps, i)
         return torch.cat([parts[i] for i in range(len(self.dims))], -1)  # (*S, *batch, D)
 
-    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         mu = self.first[0]
         eps = torch.randn(self._extended_shape(sample_shape), dtype=mu.dtype, device=mu.device)
         return self.rsample_from(eps)
@@ -143,6 +144,9 @@ class LadderPosterior(nn.Module):
 
 class LadderPrior(nn.Module):
     """p(zL) = N(0, I), then p(z_l|z_{l+1}) by MLPs, top down."""
+
+    top_loc: torch.Tensor  # buffer
+    top_scale: torch.Tensor  # buffer
 
     def __init__(self, dims: tuple[int, ...], hidden: tuple[int, ...], act: str):
         super().__init__()

@@ -14,6 +14,8 @@ from torch import nn
 
 
 class MaskedLinear(nn.Linear):
+    mask: torch.Tensor  # buffer
+
     def __init__(self, d_in: int, d_out: int, mask: torch.Tensor):
         super().__init__(d_in, d_out)
         self.register_buffer("mask", mask.float(), persistent=False)  # (d_out, d_in)
@@ -24,6 +26,8 @@ class MaskedLinear(nn.Linear):
 
 class MADE(nn.Module):
     """z (..., D) [+ context (..., H)] -> ``n_out`` tensors of (..., D), each autoregressive in z."""
+
+    order: torch.Tensor  # buffer
 
     def __init__(self, dim: int, hidden: int, context_dim: int = 0, n_out: int = 2, reverse: bool = False):
         super().__init__()

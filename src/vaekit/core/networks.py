@@ -140,7 +140,7 @@ class ConvDecoder(nn.Module):
     resolution with many channels, where a wide last layer plus a 3x3 head would cost most of the step
     (BENCHMARKS.md, conv decoder)."""
 
-    def __init__(self, latent_dim: int, channels: tuple[int, ...], out_shape: tuple[int, int, int], act: str, dropout: float):
+    def __init__(self, latent_dim: int, channels: tuple[int, ...], out_shape: tuple[int, ...], act: str, dropout: float):
         super().__init__()
         c_out, h, w = out_shape
         sizes = conv_sizes(h, w, len(channels))  # [(H, W), ..., (h0, w0)]

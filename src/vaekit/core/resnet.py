@@ -26,7 +26,8 @@ class ResBlock(nn.Module):
             layers.append(nn.Dropout(dropout))
         last = nn.Conv2d(width, width, 3, padding=1)
         nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        if last.bias is not None:
+            nn.init.zeros_(last.bias)
         self.branch = nn.Sequential(*layers, last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +69,7 @@ class ResNetDecoder(nn.Module):
         latent_dim: int,
         channels: tuple[int, ...],
         blocks: int,
-        out_shape: tuple[int, int, int],
+        out_shape: tuple[int, ...],
         act: str,
         dropout: float,
     ):

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
+from vaekit.core.condition import Condition
 from vaekit.core.posteriors import reparameterize
 from vaekit.errors import ModelError
 
@@ -30,7 +31,7 @@ class VAE(nn.Module):
         posterior: nn.Module,
         data_shape: tuple[int, ...],
         latent_dim: int,
-        condition: nn.Module | None = None,
+        condition: Condition | None = None,
     ):
         super().__init__()
         self.encoder = encoder
@@ -74,6 +75,7 @@ class VAE(nn.Module):
         flat = z.reshape(-1, self.latent_dim)  # (prod(lead), D)
         if self.condition is not None:
             c = self._condition(condition, lead[-1] if lead else 1, z.device)  # (B, C)
+            assert c is not None  # a conditional model always has condition vectors
             flat = torch.cat([flat, c.expand(*(lead or (1,)), c.shape[-1]).reshape(flat.shape[0], -1)], -1)
         h = self.decoder(flat)  # (prod(lead), P*C, ...)
         return self.likelihood(h.reshape(*lead, *h.shape[1:]))  # batch shape lead

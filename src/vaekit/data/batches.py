@@ -169,7 +169,9 @@ class SparseChunks:
     yields dense chunks of ``batch_size`` users with all their clicks (the validation ELBO);
     ``heldout_chunks`` yields (fold-in, held-out) chunks for ranking metrics."""
 
-    def __init__(self, fold_in, heldout, batch_size: int, *, rank: int = 0, world_size: int = 1, device: torch.device | None = None) -> None:
+    def __init__(
+        self, fold_in, heldout, batch_size: int, *, rank: int = 0, world_size: int = 1, device: torch.device | None = None
+    ) -> None:
         start, stop = share_of(int(fold_in.shape[0]), rank, world_size)
         self.fold_in = fold_in.tocsr()[start:stop]  # (n, I) this rank's share
         self.heldout = heldout.tocsr()[start:stop]  # (n, I)

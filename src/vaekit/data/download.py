@@ -25,9 +25,7 @@ MIRRORS: dict[str, tuple[str, ...]] = {
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
     ),
     "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-    "binarized-mnist": (
-        "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/",
-    ),
+    "binarized-mnist": ("http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/",),
 }
 
 # stem -> (remote file name, sha256 of that file). MNIST and binarized MNIST: see
@@ -104,8 +102,7 @@ def mirrors(name: str) -> list[str]:
 def fetch(name: str, stem: str, dest_dir: Path, *, progress: bool = False) -> Path:
     """Download the file `stem` of dataset `name` into `dest_dir`; return its path."""
     remote, sha256 = REMOTE_FILES[name][stem]
-    return download([base + remote for base in mirrors(name)], dest_dir / remote, sha256,
-                    progress=progress)
+    return download([base + remote for base in mirrors(name)], dest_dir / remote, sha256, progress=progress)
 
 
 def download(

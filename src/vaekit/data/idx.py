@@ -112,7 +112,9 @@ def _read_idx(path: Path, f: BinaryIO, size: int, gz: bool) -> np.ndarray:
             f"{size}-byte gzip file can hold; delete the file and fetch it again"
         )
     if expected > memory_limit():
-        raise DataFormatError(f"{path}: the header {dims} claims {expected / 1e9:.1f} GB of data, more than this machine's memory")
+        raise DataFormatError(
+            f"{path}: the header {dims} claims {expected / 1e9:.1f} GB of data, more than this machine's memory"
+        )
     data = f.read(expected)
     if len(data) < expected:
         raise DataFormatError(
@@ -165,9 +167,7 @@ def _find_in(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def find_files(
-    name: str, stems: Sequence[str], data_dir: str | None, *, download: bool = False
-) -> dict[str, Path]:
+def find_files(name: str, stems: Sequence[str], data_dir: str | None, *, download: bool = False) -> dict[str, Path]:
     """Locate every file in `stems` in one folder (see :func:`search_dirs`); when none has them
     all and `download` is set, fetch the missing ones into the user cache."""
     dirs = search_dirs(name, data_dir)

@@ -87,9 +87,7 @@ def _walk(folder: Path) -> list[Path]:
     return out
 
 
-def read_images(
-    files: list[Path], labels: list[int] | None, class_names: tuple[str, ...], cfg: DataConfig
-) -> Raw:
+def read_images(files: list[Path], labels: list[int] | None, class_names: tuple[str, ...], cfg: DataConfig) -> Raw:
     from PIL import Image
 
     height, width = common_size(files, cfg)
@@ -104,9 +102,7 @@ def read_images(
         with _open(path) as im:
             arrays.append(decode_file(path, im, (width, height), cfg.channels, Image))
 
-    colour = cfg.channels == "rgb" or (
-        cfg.channels == "auto" and any(a.ndim == 3 and not _is_neutral(a) for a in arrays)
-    )
+    colour = cfg.channels == "rgb" or (cfg.channels == "auto" and any(a.ndim == 3 and not _is_neutral(a) for a in arrays))
     x = np.empty((len(arrays), 3 if colour else 1, height, width), np.uint8)  # (N, C, H, W)
     for i, a in enumerate(arrays):
         x[i] = to_chw(a, colour)
@@ -172,9 +168,7 @@ def _open(path: Path) -> Any:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(path)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise DataFormatError(
-            f"{path} is too large to decode safely ({e}); resize it, or remove it from the folder"
-        ) from None
+        raise DataFormatError(f"{path} is too large to decode safely ({e}); resize it, or remove it from the folder") from None
     except UnidentifiedImageError:
         raise DataFormatError(
             f"{path} is not an image (PIL cannot read it); remove it or move it out of the "

@@ -56,7 +56,13 @@ Loader = Callable[[DataConfig, str], "Raw | RatingsSplits"]  # a source that spl
 
 _LOADERS: dict[str, Loader] = {}
 _PATH_LOADERS: set[str] = set()
-_BUILTIN_MODULES = ("vaekit.data.standard", "vaekit.data.tabular", "vaekit.data.images", "vaekit.data.olivetti", "vaekit.data.ratings")
+_BUILTIN_MODULES = (
+    "vaekit.data.standard",
+    "vaekit.data.tabular",
+    "vaekit.data.images",
+    "vaekit.data.olivetti",
+    "vaekit.data.ratings",
+)
 
 _RAW_CACHE: OrderedDict[Hashable, Raw] = OrderedDict()
 _SPLITS_CACHE: OrderedDict[Hashable, DataSplits] = OrderedDict()
@@ -119,8 +125,7 @@ def load_data(cfg: DataConfig) -> DataSplits | RatingsSplits:
         carved_test = cfg.test_fraction if raw.test is None else None
         static = cfg.binarize == "static"  # "dynamic" happens per batch: same tensors as "none"
         types = None if cfg.column_types is None else tuple(sorted(cfg.column_types.items()))
-        key = (raw.key, cfg.source, cfg.seed, cfg.validation_fraction, carved_test, static,
-               cfg.classes, cfg.limit, types)
+        key = (raw.key, cfg.source, cfg.seed, cfg.validation_fraction, carved_test, static, cfg.classes, cfg.limit, types)
         if key in _SPLITS_CACHE:
             _SPLITS_CACHE.move_to_end(key)
             return _SPLITS_CACHE[key]
@@ -136,8 +141,7 @@ def load_data(cfg: DataConfig) -> DataSplits | RatingsSplits:
 def _build(cfg: DataConfig, raw: Raw) -> DataSplits:
     if cfg.binarize != "none" and raw.kind != "image":
         raise ConfigError(
-            f"data.binarize = {cfg.binarize!r} needs images in [0, 1]; {cfg.source} is a table: "
-            "set data.binarize = 'none'"
+            f"data.binarize = {cfg.binarize!r} needs images in [0, 1]; {cfg.source} is a table: set data.binarize = 'none'"
         )
     splits = {s: _gather(part, idx, raw) for s, (part, idx) in select_rows(cfg, raw).items()}
 
@@ -158,8 +162,7 @@ def _build(cfg: DataConfig, raw: Raw) -> DataSplits:
     if cfg.binarize == "static":
         # sampled once, fixed by the data seed; one generator per split so that limit/classes on
         # train leave the validation and test samples unchanged
-        splits = {s: Split(torch.bernoulli(v.x, generator=_split_generator(cfg.seed, s)), v.y)
-                  for s, v in splits.items()}
+        splits = {s: Split(torch.bernoulli(v.x, generator=_split_generator(cfg.seed, s)), v.y) for s, v in splits.items()}
 
     train = splits["train"]
     return DataSplits(
@@ -204,9 +207,7 @@ def _split_indices(cfg: DataConfig, raw: Raw) -> dict[str, tuple[Part, np.ndarra
     return {"train": (raw.train, rest), "validation": validation, "test": test}
 
 
-def _filter(
-    cfg: DataConfig, raw: Raw, chosen: dict[str, tuple[Part, np.ndarray]]
-) -> dict[str, tuple[Part, np.ndarray]]:
+def _filter(cfg: DataConfig, raw: Raw, chosen: dict[str, tuple[Part, np.ndarray]]) -> dict[str, tuple[Part, np.ndarray]]:
     """Apply data.classes to every split (after splitting, so splits do not move), then limit."""
     if cfg.classes is not None:
         labels = [part.y for part, _ in chosen.values()]
@@ -215,10 +216,7 @@ def _filter(
         present = set(np.unique(np.concatenate([y for y in labels if y is not None])).tolist())
         missing = sorted(set(cfg.classes) - present)
         if missing:
-            raise DataError(
-                f"data.classes: label(s) {missing} do not occur in {cfg.source}; "
-                f"its labels are {sorted(present)}"
-            )
+            raise DataError(f"data.classes: label(s) {missing} do not occur in {cfg.source}; its labels are {sorted(present)}")
         wanted = np.asarray(cfg.classes)
         chosen = {
             s: (part, idx[np.isin(part.y[idx], wanted)]) if part.y is not None else (part, idx)
@@ -282,10 +280,7 @@ def _resolve(source: str) -> tuple[str, str]:
     if os.path.isdir(source) or (os.path.isfile(source) and suffix in (".csv", ".npz")):
         kind = "folder" if os.path.isdir(source) else suffix[1:]
         hint = f" (that is a path: did you mean '{kind}:{source}'?)"
-    raise DatasetNotFoundError(
-        f"unknown data source {source!r}{hint}; valid sources are: "
-        + ", ".join(available_sources())
-    )
+    raise DatasetNotFoundError(f"unknown data source {source!r}{hint}; valid sources are: " + ", ".join(available_sources()))
 
 
 def _check(cfg: DataConfig) -> None:

@@ -58,9 +58,7 @@ def _load_idx_source(name: str, cfg: DataConfig, class_names: tuple[str, ...]) -
         train_x, train_y = _images_and_labels(
             paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"], len(class_names)
         )
-        test_x, test_y = _images_and_labels(
-            paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"], len(class_names)
-        )
+        test_x, test_y = _images_and_labels(paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"], len(class_names))
         return Raw(
             "image",
             Part(train_x[:, None], train_y),  # (N, 1, 28, 28)
@@ -72,23 +70,15 @@ def _load_idx_source(name: str, cfg: DataConfig, class_names: tuple[str, ...]) -
     return cached_raw(("idx", name, file_key(paths.values())), build)
 
 
-def _images_and_labels(
-    images_path: Path, labels_path: Path, num_classes: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _images_and_labels(images_path: Path, labels_path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise DataFormatError(
-            f"{images_path}: expected uint8 images (N, H, W), found {images.dtype} {images.shape}"
-        )
+        raise DataFormatError(f"{images_path}: expected uint8 images (N, H, W), found {images.dtype} {images.shape}")
     if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise DataFormatError(
-            f"{labels_path}: expected uint8 labels (N,), found {labels.dtype} {labels.shape}"
-        )
+        raise DataFormatError(f"{labels_path}: expected uint8 labels (N,), found {labels.dtype} {labels.shape}")
     if len(images) != len(labels):
-        raise DataFormatError(
-            f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels"
-        )
+        raise DataFormatError(f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels")
     if len(labels) and labels.max() >= num_classes:
         raise DataFormatError(f"{labels_path}: label {labels.max()} is not in 0..{num_classes - 1}")
     return images, labels
@@ -125,9 +115,7 @@ def read_amat(path: Path, width: int = 784) -> np.ndarray:
     except ValueError as e:
         raise DataFormatError(f"{path}: not a file of numbers ({e})") from e
     if values.size == 0 or values.size % width:
-        raise DataFormatError(
-            f"{path}: {values.size} values is not a whole number of {width}-pixel images"
-        )
+        raise DataFormatError(f"{path}: {values.size} values is not a whole number of {width}-pixel images")
     if not np.isin(values, (0.0, 1.0)).all():
         raise DataFormatError(f"{path}: binarized MNIST values must all be 0 or 1")
     return values.astype(np.uint8).reshape(-1, width)

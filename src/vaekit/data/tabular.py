@@ -77,9 +77,7 @@ def read_csv(path: Path) -> Raw:
         raise DataFormatError(f"{path} has a header row but no data rows")
     for row, line in zip(body, lines):
         if len(row) != len(header):
-            raise DataFormatError(
-                f"{path}, line {line}: {len(row)} values, but the header has {len(header)} columns"
-            )
+            raise DataFormatError(f"{path}, line {line}: {len(row)} values, but the header has {len(header)} columns")
 
     label_at = [i for i, h in enumerate(header) if h.lower() in LABEL_COLUMNS]
     if len(label_at) > 1:
@@ -112,9 +110,7 @@ def _check_header(path: Path, header: list[str]) -> None:
     if dupes:
         raise DataFormatError(f"{path}: duplicate column name(s) {dupes} in the header row")
     if all(_is_number(h) for h in header):
-        raise DataFormatError(
-            f"{path}: the first row looks like data, not column names; add a header row"
-        )
+        raise DataFormatError(f"{path}: the first row looks like data, not column names; add a header row")
 
 
 def _is_number(text: str) -> bool:
@@ -173,9 +169,7 @@ def _numeric(path: Path, name: str, values: tuple[str, ...], lines: list[int]) -
     return col
 
 
-def _labels(
-    path: Path, name: str, values: tuple[str, ...], lines: list[int]
-) -> tuple[np.ndarray, tuple[str, ...]]:
+def _labels(path: Path, name: str, values: tuple[str, ...], lines: list[int]) -> tuple[np.ndarray, tuple[str, ...]]:
     texts = [v.strip() for v in values]
     for text, line in zip(texts, lines):
         if text.lower() in MISSING:
@@ -215,8 +209,7 @@ def read_npz(path: Path) -> Raw:
     layout = next((lay for lay in NPZ_LAYOUTS if keys <= lay and keys & {"x", "x_train"}), None)
     if layout is None:
         raise DataFormatError(
-            f"{path} holds arrays {sorted(keys)}; expected 'x' (and optional 'y'), or "
-            "'x_train', 'y_train', 'x_test', 'y_test'"
+            f"{path} holds arrays {sorted(keys)}; expected 'x' (and optional 'y'), or 'x_train', 'y_train', 'x_test', 'y_test'"
         )
     prefix = ["x", "y"] if "x" in layout else ["x_train", "y_train"]
     if "y_test" in keys and "x_test" not in keys:
@@ -229,9 +222,7 @@ def read_npz(path: Path) -> Raw:
     test = None
     if "x_test" in keys:
         test_kind, test_x = _npz_x(path, "x_test", arrays["x_test"])
-        if test_kind != kind or test_x.shape[1:] != train_x.shape[1:] or (
-            test_x.dtype != train_x.dtype
-        ):
+        if test_kind != kind or test_x.shape[1:] != train_x.shape[1:] or (test_x.dtype != train_x.dtype):
             raise DataFormatError(
                 f"{path}: x_test {arrays['x_test'].dtype} {arrays['x_test'].shape} does not "
                 f"match x_train {arrays['x_train'].dtype} {arrays['x_train'].shape}"
@@ -255,7 +246,9 @@ def _check_npz_file(path: Path) -> None:
     if magic[:4] == b"\x93NUM":
         raise DataFormatError(f"{path} is a single .npy array; save with np.savez(path, x=...)")
     if magic not in ZIP_MAGIC:
-        raise DataFormatError(f"{path} is not an .npz file (not a zip archive of arrays); save the arrays with np.savez(path, x=...)")
+        raise DataFormatError(
+            f"{path} is not an .npz file (not a zip archive of arrays); save the arrays with np.savez(path, x=...)"
+        )
     try:
         with zipfile.ZipFile(path) as z:
             total = sum(info.file_size for info in z.infolist())
@@ -265,9 +258,7 @@ def _check_npz_file(path: Path) -> None:
         raise DataFormatError(f"{path} holds {total / 1e9:.1f} GB of arrays, more than this machine's memory can load")
 
 
-def _npz_x(
-    path: Path, key: str, arr: np.ndarray
-) -> tuple[Literal["image", "tabular"], np.ndarray]:
+def _npz_x(path: Path, key: str, arr: np.ndarray) -> tuple[Literal["image", "tabular"], np.ndarray]:
     if arr.dtype.kind not in "biuf":
         raise DataFormatError(f"{path}: array {key!r} has dtype {arr.dtype}; expected numbers")
     if arr.ndim == 2:  # (N, D) table
@@ -292,13 +283,10 @@ def _npz_x(
             x = np.ascontiguousarray(arr, dtype=np.float32)
         if x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
             raise DataFormatError(
-                f"{path}: float images in {key!r} must be finite and in [0, 1]; "
-                "rescale them, or store uint8 pixels (0-255)"
+                f"{path}: float images in {key!r} must be finite and in [0, 1]; rescale them, or store uint8 pixels (0-255)"
             )
         return "image", x
-    raise DataFormatError(
-        f"{path}: images in {key!r} are {arr.dtype}; store uint8 (0-255) or float in [0, 1]"
-    )
+    raise DataFormatError(f"{path}: images in {key!r} are {arr.dtype}; store uint8 (0-255) or float in [0, 1]")
 
 
 def _npz_y(path: Path, key: str, arr: np.ndarray | None, n: int) -> np.ndarray | None:
@@ -306,9 +294,7 @@ def _npz_y(path: Path, key: str, arr: np.ndarray | None, n: int) -> np.ndarray |
         return None
     if arr.ndim != 1 or len(arr) != n:
         raise DataFormatError(f"{path}: {key!r} has shape {arr.shape}; expected ({n},) labels")
-    if arr.dtype.kind not in "biuf" or (
-        arr.dtype.kind == "f" and not np.all(arr == np.round(arr))
-    ):
+    if arr.dtype.kind not in "biuf" or (arr.dtype.kind == "f" and not np.all(arr == np.round(arr))):
         raise DataFormatError(f"{path}: labels {key!r} must be whole numbers, got {arr.dtype}")
     if n and arr.min() < 0:
         raise DataFormatError(f"{path}: labels {key!r} must be >= 0, found {arr.min()}")

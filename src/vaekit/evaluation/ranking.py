@@ -14,10 +14,14 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from vaekit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vaekit.core.vae import VAE
 
 RANKING_METRICS = ("recall@20", "recall@50", "ndcg@100")  # what ``vaekit evaluate`` reports by default
 _NAME = re.compile(r"(recall|ndcg)@([1-9][0-9]*)")
@@ -65,7 +69,7 @@ def metric(name: str, scores: torch.Tensor, heldout: torch.Tensor) -> torch.Tens
 
 
 @torch.inference_mode()
-def item_scores(model: torch.nn.Module, clicks: torch.Tensor) -> torch.Tensor:
+def item_scores(model: VAE, clicks: torch.Tensor) -> torch.Tensor:
     """clicks (B, I) -> (B, I) scores: p(x|z) at the posterior mean (for the multinomial likelihood,
     each item's probability of being the next click), with the clicked items set to -inf."""
     device = next(model.parameters()).device
@@ -83,9 +87,7 @@ class RankingResult:
     n: int
 
 
-def ranking_sums(
-    model: torch.nn.Module, chunks: Iterable[tuple[torch.Tensor, torch.Tensor]], names: Sequence[str]
-) -> torch.Tensor:
+def ranking_sums(model: VAE, chunks: Iterable[tuple[torch.Tensor, torch.Tensor]], names: Sequence[str]) -> torch.Tensor:
     """(len(names), 3) float64: per metric the sum over users, the sum of squares, and the user count,
     over (fold-in (b, I), held-out (b, I)) chunks; sums add across shards (DDP) before ``summarize``."""
     sums = torch.zeros(len(names), 3, dtype=torch.float64)

@@ -24,7 +24,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -34,6 +34,9 @@ from vaekit.data import DataSplits
 from vaekit.errors import ConfigError, TrainingError, VaekitError
 from vaekit.sweep.space import trial_config
 from vaekit.sweep.study import TRIALS, SweepSpec, optuna_module
+
+if TYPE_CHECKING:
+    from vaekit.core.vae import VAE
 
 PRUNED = "pruned"  # how the stop reason of a pruned trial's run begins
 PROBE_MAX_TRAIN = 5000
@@ -90,7 +93,7 @@ def run_trial(
         cfg = cfg.replace(train=t)
         data = cache.get(cfg.data)
 
-        def on_epoch(seen: dict, model: torch.nn.Module) -> str | None:
+        def on_epoch(seen: dict, model: VAE) -> str | None:
             reason = should_stop()
             if reason:
                 raise SweepStopped(reason)
@@ -183,7 +186,7 @@ def measure(run_dir: Path, cfg: RunConfig, data: DataSplits, spec: SweepSpec, cr
 
 
 @torch.inference_mode()
-def anomaly_auroc(model: torch.nn.Module, cfg: RunConfig, spec: SweepSpec) -> float:
+def anomaly_auroc(model: VAE, cfg: RunConfig, spec: SweepSpec) -> float:
     """AUROC of ``spec.anomaly_score`` on the validation split of every class (normal: data.classes)."""
     from vaekit.applications.anomaly import ScoreSettings, anomaly_scores, fit_latent_score
     from vaekit.applications.anomaly_labels import detection_metrics

@@ -11,11 +11,15 @@ decoder.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from vaekit.config import RunConfig
 from vaekit.core.inference import posterior_stats
+
+if TYPE_CHECKING:
+    from vaekit.core.vae import VAE
 
 KL_NEAR_ZERO = 0.5  # nats per example, the whole latent: below this the codes say almost nothing
 ACTIVE = 0.01  # Burda et al.'s activity threshold
@@ -28,7 +32,7 @@ class Collapse:
     latent_dim: int
 
 
-def measure(model: torch.nn.Module, x: torch.Tensor, kl: float, condition: torch.Tensor | None = None) -> Collapse:
+def measure(model: VAE, x: torch.Tensor, kl: float, condition: torch.Tensor | None = None) -> Collapse:
     """KL (from the metrics) and active units of ``model`` on ``x`` (N, *shape)."""
     active = None
     try:

@@ -57,7 +57,9 @@ def save_class_samples(
     labels = torch.arange(classes).repeat_interleave(per_class)  # (R*S,) row r is class r
     x = model.sample(len(labels), generator=generator, condition=labels.to(next(model.parameters()).device)).cpu()
     names = [class_label(c, class_names) for c in range(classes)]
-    save_image_rows(x.reshape(classes, per_class, *x.shape[1:]).numpy(), path, scale=scale, row_labels=names, title="samples by class")
+    save_image_rows(
+        x.reshape(classes, per_class, *x.shape[1:]).numpy(), path, scale=scale, row_labels=names, title="samples by class"
+    )
 
 
 def class_label(c: int, class_names: tuple[str, ...] | list[str] = ()) -> str:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
 
 from vaekit.checkpoint import METRICS, atomic_write_bytes, parse_metrics_line
 from vaekit.errors import RunDirError, VaekitError
+
+if TYPE_CHECKING:
+    from vaekit.core.vae import VAE
 
 PREVIEW = 16  # images per TensorBoard picture
 
@@ -49,7 +52,7 @@ class MetricsLog:
                     self.writer.add_scalar(k, v, row["epoch"])
             self.writer.flush()
 
-    def images(self, model: torch.nn.Module, data: Any, epoch: int, seed: int) -> None:
+    def images(self, model: VAE, data: Any, epoch: int, seed: int) -> None:
         """Samples and reconstructions of image data as TensorBoard images at ``epoch`` (eval-mode ``model``,
         ``data`` the run's DataSplits or StreamedSplits); nothing without TensorBoard or for tables."""
         if self.writer is None or data.kind != "image":
@@ -91,7 +94,9 @@ def _rows_to_keep(path: Path, resume_epoch: int) -> list[dict[str, Any]]:
         if row is None and i == len(lines) - 1:
             break
         if row is None:
-            raise RunDirError(f"{path}, line {i + 1} is not a metrics row (damaged); delete the line or the file and resume again")
+            raise RunDirError(
+                f"{path}, line {i + 1} is not a metrics row (damaged); delete the line or the file and resume again"
+            )
         rows.append(row)
     return [row for row in rows if row["epoch"] <= resume_epoch]
 

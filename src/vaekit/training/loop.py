@@ -42,7 +42,8 @@ from vaekit.core import VAE, build_model
 from vaekit.core.elbo import MeanELBO, mean_elbo, split_missing
 from vaekit.core.size import check_model_fits
 from vaekit.data import DataSplits
-from vaekit.data.batches import TensorBatches, TensorChunks
+from vaekit.data.base import RatingsSplits
+from vaekit.data.batches import SparseBatches, SparseChunks, TensorBatches, TensorChunks
 from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, open_data, training_batches
 from vaekit.errors import ConfigError, RunDirError, TrainingError, TrainingInterrupted
 from vaekit.hardware import cpu_info
@@ -117,7 +118,7 @@ def fit(
     out: str | Path,
     *,
     resume: bool = False,
-    data: DataSplits | StreamedSplits | None = None,
+    data: DataSplits | StreamedSplits | RatingsSplits | None = None,
     figures: bool = True,
     on_epoch: Callable[[dict, VAE], str | None] | None = None,
     lock: bool = True,
@@ -136,7 +137,7 @@ def _fit(
     out: str | Path,
     *,
     resume: bool = False,
-    data: DataSplits | StreamedSplits | None = None,
+    data: DataSplits | StreamedSplits | RatingsSplits | None = None,
     figures: bool = True,
     on_epoch: Callable[[dict, VAE], str | None] | None = None,
 ) -> Run:
@@ -163,6 +164,8 @@ def _fit(
         cfg = _resumed_config(saved.config, cfg)
     elif ddp.broadcast_float(float((out / "config.json").exists()), env):  # rank 0 decides, before it writes
         raise RunDirError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
+    if cfg is None:  # resume=True read the saved one
+        raise ConfigError("fit needs a RunConfig unless resume=True")
     _check(cfg, env)
     t = cfg.train
     if isinstance(t.threads, int):
@@ -279,7 +282,13 @@ def _fit(
                 )
             asked = None  # a stop reason from on_epoch (rank 0's, shared with every rank)
             if on_epoch is not None:
-                seen = {"epoch": epoch, "val_elbo": val.elbo, "val_recon_nll": val.recon_nll, "val_kl": val.kl, "elapsed": elapsed}
+                seen = {
+                    "epoch": epoch,
+                    "val_elbo": val.elbo,
+                    "val_recon_nll": val.recon_nll,
+                    "val_kl": val.kl,
+                    "elapsed": elapsed,
+                }
                 asked = on_epoch(seen, model) if env.is_main else None
                 if env.enabled and ddp.broadcast_float(float(bool(asked)), env):
                     asked = asked or "stopped on rank 0"
@@ -309,7 +318,11 @@ def _fit(
                         "train_seconds": ep.seconds,  # the optimisation loop alone
                         "epoch_seconds": ep.seconds + time.perf_counter() - started,  # with validation
                         "threads": torch.get_num_threads(),  # train.threads = "auto" chooses it at start
-                        **({"budget_used": schedules.budget_fraction(elapsed, t.max_time)} if t.schedule_by == "time" and t.max_time else {}),
+                        **(
+                            {"budget_used": schedules.budget_fraction(elapsed, t.max_time)}
+                            if t.schedule_by == "time" and t.max_time
+                            else {}
+                        ),
                     }
                 )
                 save_train_state(out, model, optimizer, gens, progress, objective.modules, objective.optimizers)
@@ -332,7 +345,7 @@ def _train_epoch(
     vae: VAE,
     optimizer: torch.optim.Optimizer,
     objective: TrainObjective,
-    batches: TensorBatches | StreamBatches,
+    batches: TensorBatches | StreamBatches | SparseBatches,
     gens: Generators,
     progress: Progress,
     env: ddp.DistEnv,
@@ -403,7 +416,7 @@ def _train_epoch(
     return _Epoch(means[0], means[1], means[2], seen_batches, step, bad, time.perf_counter() - started, extras, consecutive_bad)
 
 
-def _validate(model: VAE, chunks: TensorChunks | StreamChunks, env: ddp.DistEnv) -> MeanELBO:
+def _validate(model: VAE, chunks: TensorChunks | StreamChunks | SparseChunks, env: ddp.DistEnv) -> MeanELBO:
     """Validation ELBO over the whole split: each rank scores its shard, the sums are reduced."""
     sums = torch.zeros(3, dtype=torch.float64)  # recon_nll, kl summed over examples; examples
     for x, y in chunks:  # (b, *shape), (b,) labels or None
@@ -415,7 +428,7 @@ def _validate(model: VAE, chunks: TensorChunks | StreamChunks, env: ddp.DistEnv)
     return MeanELBO(elbo=-(recon + kl), recon_nll=recon, kl=kl, n=int(totals[2]))
 
 
-def _resolve_condition(cfg: RunConfig, data: DataSplits | StreamedSplits) -> RunConfig:
+def _resolve_condition(cfg: RunConfig, data: DataSplits | StreamedSplits | RatingsSplits) -> RunConfig:
     """A conditional model's condition_dim defaults to the data's class count (saved in config.json)."""
     m = cfg.model
     if not m.conditional:
@@ -491,7 +504,14 @@ def _progress_bar(t: TrainConfig, total: int, done: int):
 
 
 def _finish(
-    out: Path, cfg: RunConfig, data: DataSplits | StreamedSplits, progress: Progress, posthoc: bool, figures: bool, env: ddp.DistEnv, model: VAE
+    out: Path,
+    cfg: RunConfig,
+    data: DataSplits | StreamedSplits | RatingsSplits,
+    progress: Progress,
+    posthoc: bool,
+    figures: bool,
+    env: ddp.DistEnv,
+    model: VAE,
 ) -> Run:
     if not env.is_main:  # other ranks hold the last weights in memory and write nothing
         return Run(path=out, config=cfg, model=model.eval(), history=[], progress=progress)

@@ -3,13 +3,16 @@ number picks the best epoch (``train.best_by``; Liang et al. keep the epoch of b
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from vaekit.config import TrainConfig
 from vaekit.data.batches import SparseChunks
 from vaekit.errors import ConfigError
 from vaekit.evaluation.ranking import RANKING_METRICS, parse_ranking_metrics, ranking_sums, summarize
 from vaekit.training import ddp
+
+if TYPE_CHECKING:
+    from vaekit.core.vae import VAE
 
 
 def best_by(t: TrainConfig, kind: str) -> str:
@@ -30,7 +33,7 @@ def best_by(t: TrainConfig, kind: str) -> str:
     return name
 
 
-def validation_ranking(model: torch.nn.Module, chunks: SparseChunks, best: str, env: ddp.DistEnv) -> dict[str, float]:
+def validation_ranking(model: VAE, chunks: SparseChunks, best: str, env: ddp.DistEnv) -> dict[str, float]:
     """Mean over the validation users of the standard ranking metrics (and ``best``, when it is
     another one); each rank scores its share, the sums are reduced."""
     names = tuple(dict.fromkeys([*RANKING_METRICS, *([best] if best != "elbo" else [])]))

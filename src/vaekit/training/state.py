@@ -181,7 +181,9 @@ def check_optimizer_state(optimizer: torch.optim.Optimizer, state: Any, where: s
                 if t.numel() != 1 or not t.is_floating_point():
                     raise bad(f"step of parameter {index} has shape {tuple(t.shape)} {t.dtype}, not a scalar count")
             elif t.shape != p.shape or t.dtype != p.dtype:
-                raise bad(f"{name} of parameter {index} is {tuple(t.shape)} {t.dtype}, the parameter is {tuple(p.shape)} {p.dtype}")
+                raise bad(
+                    f"{name} of parameter {index} is {tuple(t.shape)} {t.dtype}, the parameter is {tuple(p.shape)} {p.dtype}"
+                )
             if not bool(torch.isfinite(t).all()):
                 raise bad(f"{name} of parameter {index} holds NaN or infinite values")
             if (name == "step" or name.endswith("_sq") or name == "exp_inf") and bool((t < 0).any()):

@@ -16,13 +16,18 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
 from vaekit.config import RunConfig
 from vaekit.core.elbo import elbo, split_missing
 from vaekit.data import DataSplits
+from vaekit.data.base import RatingsSplits
 from vaekit.data.streaming import StreamedSplits
+
+if TYPE_CHECKING:
+    from vaekit.core.vae import VAE
 
 _LIMIT: int | None = None  # torch's thread count at the first "auto" choice in this process
 
@@ -64,7 +69,7 @@ def choose_threads(
     return choice, best
 
 
-def step_timer(model: torch.nn.Module, x: torch.Tensor, condition: torch.Tensor | None) -> Callable[[int], float]:
+def step_timer(model: VAE, x: torch.Tensor, condition: torch.Tensor | None) -> Callable[[int], float]:
     """``step_seconds(threads)`` for a throwaway copy of ``model``: one forward/backward of the ELBO on
     the batch x (B, *shape) and an SGD update; the real model, optimizer and RNG streams are untouched."""
     twin = copy.deepcopy(model).train()
@@ -86,7 +91,7 @@ def step_timer(model: torch.nn.Module, x: torch.Tensor, condition: torch.Tensor 
     return seconds
 
 
-def auto_threads(model: torch.nn.Module, x: torch.Tensor, condition: torch.Tensor | None = None) -> tuple[int, dict[int, float]]:
+def auto_threads(model: VAE, x: torch.Tensor, condition: torch.Tensor | None = None) -> tuple[int, dict[int, float]]:
     """Choose and set the fastest thread count for training ``model`` on batches like x (B, *shape)."""
     options = candidates(thread_limit())
     if len(options) == 1:
@@ -98,7 +103,7 @@ def auto_threads(model: torch.nn.Module, x: torch.Tensor, condition: torch.Tenso
     return choice, times
 
 
-def auto_threads_for(cfg: RunConfig, model: torch.nn.Module, data: DataSplits | StreamedSplits) -> int:
+def auto_threads_for(cfg: RunConfig, model: VAE, data: DataSplits | StreamedSplits | RatingsSplits) -> int:
     """``auto_threads`` on one training batch of ``data`` as ``cfg`` trains it (binarised, labelled)."""
     b = cfg.train.batch_size
     sample = data.preview(b) if isinstance(data, StreamedSplits) else data

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 from torch.distributions import Beta, Distribution, constraints
+from torch.types import _size
 
 from vaekit.core.likelihoods import Likelihood
 from vaekit.errors import ModelError
@@ -34,13 +35,13 @@ class ClampedBeta(Beta):
         super().__init__(concentration1, concentration0, validate_args=False)
         self.eps = eps
 
-    def expand(self, batch_shape: torch.Size, _instance: Distribution | None = None) -> ClampedBeta:
+    def expand(self, batch_shape: _size, _instance: Distribution | None = None) -> ClampedBeta:
         return ClampedBeta(self.concentration1.expand(batch_shape), self.concentration0.expand(batch_shape), self.eps)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         return super().log_prob(value.clamp(self.eps, 1 - self.eps))
 
-    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         return super().rsample(sample_shape).clamp(self.eps, 1 - self.eps)
 
 

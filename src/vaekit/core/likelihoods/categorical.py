@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 from torch.distributions import Categorical, Distribution, constraints
+from torch.types import _size
 
 from vaekit.core.likelihoods import Likelihood
 from vaekit.errors import ModelError
@@ -26,7 +27,7 @@ class ClassCodes(Categorical):
     """torch's Categorical over codes stored as floats (data tensors are float): log_prob takes float
     codes, sample and mean return float codes."""
 
-    def expand(self, batch_shape: torch.Size, _instance: Distribution | None = None) -> ClassCodes:
+    def expand(self, batch_shape: _size, _instance: Distribution | None = None) -> ClassCodes:
         return ClassCodes(logits=self.logits.expand(*batch_shape, self._num_events), validate_args=False)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
@@ -35,7 +36,7 @@ class ClassCodes(Categorical):
         logp = super().log_prob(value.nan_to_num(0.0).long())
         return torch.where(missing, torch.full_like(logp, float("nan")), logp)
 
-    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def sample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         return super().sample(sample_shape).to(self.logits.dtype)
 
     @property

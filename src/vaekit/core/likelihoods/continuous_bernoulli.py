@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch.distributions import ContinuousBernoulli, Distribution, constraints
+from torch.types import _size
 
 from vaekit.core.likelihoods import Likelihood
 from vaekit.registry import LIKELIHOODS, NoOptions
@@ -96,7 +97,7 @@ class StableContinuousBernoulli(ContinuousBernoulli):
         x = torch.where(safe < 0, below, above)
         return torch.where(tiny, u + eta * u * (1 - u) / 2, x).clamp(0, 1)
 
-    def expand(self, batch_shape: torch.Size, _instance: Distribution | None = None) -> StableContinuousBernoulli:
+    def expand(self, batch_shape: _size, _instance: Distribution | None = None) -> StableContinuousBernoulli:
         return StableContinuousBernoulli(logits=self.logits.expand(batch_shape), validate_args=False)
 
 

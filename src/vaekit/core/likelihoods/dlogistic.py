@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, constraints
+from torch.types import _size
 
 from vaekit.config_checks import integer
 from vaekit.core.likelihoods import Likelihood
@@ -67,7 +68,7 @@ class DiscretizedLogistic(Distribution):
         eps = 1e-3 * half
         return torch.where(value < eps, log_cdf_upper, torch.where(value > 1.0 - eps, log_one_minus_cdf_lower, log_mid))
 
-    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def sample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         shape = self._extended_shape(sample_shape)
         with torch.no_grad():
             u = torch.rand(shape, dtype=self.loc.dtype, device=self.loc.device).clamp(1e-6, 1 - 1e-6)

@@ -24,6 +24,8 @@ class GaussianOptions:
 
 
 class _Gaussian(Likelihood):
+    log_scale: torch.Tensor  # a buffer, or a parameter when learned
+
     def forward(self, h: torch.Tensor) -> Distribution:
         (loc,) = self._split(h)
         scale = torch.exp(self.log_scale.clamp(-7.0, 5.0)).expand_as(loc)
@@ -36,7 +38,9 @@ class GaussianLikelihood(_Gaussian):
 
     def __init__(self, data_shape: tuple[int, ...], options: GaussianOptions = GaussianOptions()):
         super().__init__(data_shape)
-        self.register_buffer("log_scale", torch.full(self.data_shape, math.log(fixed_scale(options.scale, self.data_shape))), persistent=False)
+        self.register_buffer(
+            "log_scale", torch.full(self.data_shape, math.log(fixed_scale(options.scale, self.data_shape))), persistent=False
+        )
 
 
 @LIKELIHOODS.register("gaussian-learned", NoOptions)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, constraints
+from torch.types import _size
 
 from vaekit.core.likelihoods import Likelihood, build_likelihood, describe_support
 from vaekit.errors import DataError, ModelError
@@ -73,7 +75,7 @@ class ColumnFamilies(Distribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         return self._gather([p.log_prob(value.index_select(-1, i)) for p, i in zip(self.parts, self.index)])
 
-    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def sample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         return self._gather([p.sample(sample_shape) for p in self.parts])
 
     @property
@@ -88,6 +90,8 @@ class ColumnFamilies(Distribution):
 @LIKELIHOODS.register("mixed", MixedOptions)
 class MixedLikelihood(Likelihood):
     """Tables of mixed columns (numeric, count, binary, categorical): a family per column, from the csv."""
+
+    order: torch.Tensor  # buffer
 
     def __init__(self, data_shape: tuple[int, ...], options: MixedOptions = MixedOptions()):
         super().__init__(data_shape)
@@ -130,7 +134,7 @@ class MixedLikelihood(Likelihood):
 
     def check_data(self, x: torch.Tensor, what: str = "the training data") -> None:
         for family, cols in zip(self.families, self.index):
-            support = family.data_support
+            support = cast(Likelihood, family).data_support
             if support is None:
                 continue
             part = x.index_select(-1, cols)

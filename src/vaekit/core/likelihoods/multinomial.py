@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 from torch.distributions import Distribution, Multinomial, constraints
+from torch.types import _size
 
 from vaekit.core.likelihoods import Likelihood
 from vaekit.errors import DataError, ModelError
@@ -42,7 +43,7 @@ class BagOfCounts(Distribution):
         self.coefficient = coefficient
         super().__init__(lead, torch.Size(event_shape), validate_args=False)
 
-    def expand(self, batch_shape: torch.Size, _instance: Distribution | None = None) -> BagOfCounts:
+    def expand(self, batch_shape: _size, _instance: Distribution | None = None) -> BagOfCounts:
         logits = self.logits.expand(*batch_shape, *self.event_shape)
         return BagOfCounts(logits, tuple(self.event_shape), self.flat.total_count, self.coefficient)
 
@@ -62,7 +63,7 @@ class BagOfCounts(Distribution):
             out = out + torch.lgamma(x.sum(-1) + 1) - torch.lgamma(x + 1).sum(-1)
         return out
 
-    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def sample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         with torch.no_grad():
             flat = self.flat.sample(sample_shape)  # (*S, *lead, D)
             return flat.reshape(*flat.shape[:-1], *self.event_shape)

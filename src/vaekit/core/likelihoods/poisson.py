@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch.distributions import Distribution, Poisson, constraints
+from torch.types import _size
 
 from vaekit.core.likelihoods import Likelihood
 from vaekit.registry import LIKELIHOODS, NoOptions
@@ -18,7 +19,7 @@ class LogRatePoisson(Poisson):
         self.log_rate = log_rate
         super().__init__(log_rate.exp(), validate_args=validate_args)
 
-    def expand(self, batch_shape: torch.Size, _instance: Distribution | None = None) -> LogRatePoisson:
+    def expand(self, batch_shape: _size, _instance: Distribution | None = None) -> LogRatePoisson:
         return LogRatePoisson(self.log_rate.expand(batch_shape), validate_args=False)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:

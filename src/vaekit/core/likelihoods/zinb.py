@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, NegativeBinomial, constraints
+from torch.types import _size
 
 from vaekit.core.likelihoods.negbinomial import Dispersion, DispersionLikelihood, nb_from_mean
 from vaekit.registry import LIKELIHOODS
@@ -35,7 +36,7 @@ class ZeroInflatedNegativeBinomial(Distribution):
         self.zi_logits = zi_logits.expand(nb.batch_shape)
         super().__init__(nb.batch_shape, validate_args=validate_args)
 
-    def expand(self, batch_shape: torch.Size, _instance: Distribution | None = None) -> ZeroInflatedNegativeBinomial:
+    def expand(self, batch_shape: _size, _instance: Distribution | None = None) -> ZeroInflatedNegativeBinomial:
         return ZeroInflatedNegativeBinomial(self.nb.expand(batch_shape), self.zi_logits.expand(batch_shape), validate_args=False)
 
     @property
@@ -65,7 +66,7 @@ class ZeroInflatedNegativeBinomial(Distribution):
         zero = torch.logaddexp(log_pi, log_not_pi + self.nb.log_prob(torch.zeros_like(value)))
         return torch.where(value == 0, zero, nb_part)
 
-    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def sample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         with torch.no_grad():
             counts = self.nb.sample(sample_shape)
             inflated = torch.bernoulli(self.zi_probs.expand_as(counts))

@@ -52,8 +52,8 @@ def stop_gradient(qz: Distribution) -> Distribution:
     gradient through z. What the doubly reparameterized (DReG) IWAE gradient needs."""
     from vaekit.errors import ModelError
 
-    base = qz.base_dist if isinstance(qz, Independent) else None
-    if isinstance(base, Normal):
+    if isinstance(qz, Independent) and isinstance(qz.base_dist, Normal):
+        base = qz.base_dist
         return Independent(Normal(base.loc.detach(), base.scale.detach(), validate_args=False), qz.reinterpreted_batch_ndims)
     if isinstance(qz, MultivariateNormal):
         return MultivariateNormal(qz.loc.detach(), scale_tril=qz.scale_tril.detach(), validate_args=False)

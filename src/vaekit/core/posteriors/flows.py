@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Distribution, constraints
+from torch.types import _size
 
 from vaekit.config_checks import integer
 from vaekit.core.made import MADE
@@ -103,7 +104,7 @@ class FlowDistribution(Distribution):
         self._remembered = [(z, log_q), *self._remembered[:1]]  # the last two draws, like torch's transform cache
         return z
 
-    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         eps = torch.randn(self._extended_shape(sample_shape), dtype=self.loc.dtype, device=self.loc.device)
         return self.rsample_from(eps)
 
@@ -149,13 +150,13 @@ class FlowPosterior(nn.Module):
         loc, pre, rest = h[..., :d], h[..., d : 2 * d], h[..., 2 * d :]  # (B, D), (B, D), (B, extra)
         scale = F.softplus(pre) + 1e-5
         if self.kind == "planar":
-            steps = [
+            steps: list[PlanarStep] | list[IAFStep] = [
                 PlanarStep(p[..., :d], p[..., d : 2 * d], p[..., 2 * d :])
                 for p in rest.split(2 * d + 1, dim=-1)  # each (B, 2D + 1)
             ]
         else:
             context = F.elu(rest)  # (B, hidden)
-            steps = [IAFStep(made, context) for made in self.mades]
+            steps = [IAFStep(cast(MADE, made), context) for made in self.mades]
         return FlowDistribution(loc, scale, steps)
 
 

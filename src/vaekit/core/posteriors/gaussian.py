@@ -34,6 +34,9 @@ class FullCovGaussian(nn.Module):
     The KL to a standard normal prior is closed-form (torch's MultivariateNormal KL).
     """
 
+    rows: torch.Tensor  # buffer
+    cols: torch.Tensor  # buffer
+
     def __init__(self, latent_dim: int, options: NoOptions = NoOptions()):
         super().__init__()
         self.latent_dim = latent_dim

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 from torch.distributions import Distribution, constraints
+from torch.types import _size
 
 from vaekit.config_checks import integer, number
 from vaekit.errors import ModelError
 from vaekit.registry import POSTERIORS
+
+if TYPE_CHECKING:
+    from vaekit.core.vae import VAE
 
 
 class QuantizedPosterior(Distribution):
@@ -38,7 +42,7 @@ class QuantizedPosterior(Distribution):
         self.aux_loss, self.code_perplexity = aux_loss, perplexity  # (B,), scalar
         super().__init__(z.shape[:-1], z.shape[-1:], validate_args=False)
 
-    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         return self.z.expand(self._extended_shape(sample_shape))
 
     def rsample_from(self, eps: torch.Tensor) -> torch.Tensor:
@@ -73,6 +77,11 @@ class VQOptions:
 @POSTERIORS.register("vq", VQOptions)
 class VectorQuantizer(nn.Module):
     """A VQ-VAE codebook: each of latent_dim / code_dim encoder vectors snaps to its nearest code."""
+
+    codebook: torch.Tensor  # buffer
+    ema_count: torch.Tensor  # buffer
+    ema_sum: torch.Tensor  # buffer
+    initialized: torch.Tensor  # buffer
 
     def __init__(self, latent_dim: int, options: VQOptions = VQOptions()):
         super().__init__()
@@ -169,7 +178,7 @@ class CodeDistribution(Distribution):
         log_p = torch.log_softmax(self.logits, -1)  # (P, K)
         return log_p.gather(1, codes.reshape(-1, q.positions).T).T.reshape(codes.shape).sum(-1)  # (...)
 
-    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def sample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         n = math.prod(sample_shape)
         codes = torch.multinomial(torch.softmax(self.logits, -1), n, replacement=True).T  # (n, P)
         return self.quantizer.codebook[codes].reshape(*sample_shape, -1)
@@ -177,6 +186,8 @@ class CodeDistribution(Distribution):
 
 class CodePrior(nn.Module):
     """p(codes) = prod_p Categorical(pi_p): uniform until ``fit_code_prior`` sets it from data."""
+
+    logits: torch.Tensor  # buffer
 
     def __init__(self, positions: int, codes: int):
         super().__init__()
@@ -198,20 +209,21 @@ class CodePrior(nn.Module):
 
 
 @torch.no_grad()
-def fit_code_prior(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> int:
+def fit_code_prior(model: VAE, x: torch.Tensor, batch_size: int = 1024, condition: torch.Tensor | None = None) -> int:
     """Set the code prior of a VQ model to the per-position code frequencies of ``x`` (N, *shape)
     (add-1/2 smoothing). Returns how many examples were counted."""
-    if not isinstance(getattr(model, "prior", None), CodePrior):
+    prior, q = getattr(model, "prior", None), getattr(model, "posterior", None)
+    if not isinstance(prior, CodePrior) or not isinstance(q, VectorQuantizer):
         raise ModelError("fit_code_prior needs a model with model.posterior='vq'")
     was_training = model.training
     model.eval()
-    q: VectorQuantizer = model.posterior
     counts = torch.zeros(q.positions, q.n_codes, dtype=torch.float64)  # (P, K)
-    device = model.prior.logits.device
+    device = prior.logits.device
     for i in range(0, x.shape[0], batch_size):
         c = None if condition is None else condition[i : i + batch_size]
-        codes = model.encode(x[i : i + batch_size].to(device), c).codes.cpu()  # (b, P)
+        qz = cast(QuantizedPosterior, model.encode(x[i : i + batch_size].to(device), c))  # the codebook's posterior
+        codes = qz.codes.cpu()  # (b, P)
         counts.scatter_add_(1, codes.T, torch.ones(codes.T.shape, dtype=torch.float64))
-    model.prior.logits.copy_(torch.log(counts + 0.5).float())
+    prior.logits.copy_(torch.log(counts + 0.5).float())
     model.train(was_training)
     return int(x.shape[0])

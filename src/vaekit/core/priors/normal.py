@@ -13,6 +13,9 @@ from vaekit.registry import PRIORS, NoOptions
 class StandardNormal(nn.Module):
     """N(0, I). Buffers (not parameters) so it moves with the model and is never trained."""
 
+    loc: torch.Tensor  # buffer
+    scale: torch.Tensor  # buffer
+
     def __init__(self, latent_dim: int, data_shape: tuple[int, ...] = (), options: NoOptions = NoOptions()):
         super().__init__()
         self.latent_dim = latent_dim

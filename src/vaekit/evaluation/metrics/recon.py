@@ -17,7 +17,9 @@ class Recon:
 
     @staticmethod
     def run(ctx: MetricContext, generator: torch.Generator) -> Result:
-        rc = reconstruction_metrics(ctx.model, ctx.x, batch_size=ctx.batch_size, images=ctx.data.kind == "image", condition=ctx.condition)
+        rc = reconstruction_metrics(
+            ctx.model, ctx.x, batch_size=ctx.batch_size, images=ctx.data.kind == "image", condition=ctx.condition
+        )
         summary = {"mse": rc.mse}
         if rc.psnr is not None:
             summary.update(psnr=rc.psnr, ssim=rc.ssim)

@@ -41,7 +41,14 @@ class ObjectivePart(Protocol):
     optimizers: dict[str, torch.optim.Optimizer]
 
     def __call__(
-        self, vae: VAE, x: torch.Tensor, *, eps: torch.Tensor | None, mask: torch.Tensor | None, condition: torch.Tensor | None, step: float
+        self,
+        vae: VAE,
+        x: torch.Tensor,
+        *,
+        eps: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        condition: torch.Tensor | None,
+        step: float,
     ) -> ELBOTerms: ...
 
     def after_step(self, vae: VAE) -> torch.Tensor | None: ...
@@ -71,7 +78,14 @@ class TrainObjective:
         return schedules.kl_weight(step, self.steps_per_epoch, t.beta if beta is None else beta, t.kl_warmup_epochs)
 
     def __call__(
-        self, vae: VAE, x: torch.Tensor, *, eps: torch.Tensor | None, mask: torch.Tensor | None, condition: torch.Tensor | None, step: float
+        self,
+        vae: VAE,
+        x: torch.Tensor,
+        *,
+        eps: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        condition: torch.Tensor | None,
+        step: float,
     ) -> ELBOTerms:
         raise NotImplementedError
 
@@ -88,7 +102,9 @@ def make_objective(t: TrainConfig, model: VAE, *, steps_per_epoch: int, dataset_
     """The objective object for ``train.objective`` (checked here: errors name the setting)."""
     entry = OBJECTIVES.get(t.objective.kind)
     if world_size > 1 and not entry.factory.shardable:
-        raise ConfigError(f"train.objective={t.objective.kind!r} runs in one process: {entry.factory.why_unshardable}; drop --devices / torchrun")
+        raise ConfigError(
+            f"train.objective={t.objective.kind!r} runs in one process: {entry.factory.why_unshardable}; drop --devices / torchrun"
+        )
     return entry.factory(t, t.objective.options, ObjectiveContext(model, steps_per_epoch, dataset_size, world_size))
 
 
