@@ -166,5 +166,5 @@ def save_embedding(emb: Embedding, path: str | Path) -> None:
     if emb.class_names:
         arrays["class_names"] = np.array(emb.class_names)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, allow_pickle=False, **arrays)
     atomic_write_bytes(path, buf.getvalue())

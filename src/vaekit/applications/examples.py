@@ -92,6 +92,7 @@ def load_examples(
 
 def _load_whole(run: RunDir, source: str, data_dir: str | None) -> Examples:
     from vaekit.data import images, tabular
+    from vaekit.data.registry import Raw
 
     prefix, _, rest = source.partition(":")
     prefix = prefix.lower()
@@ -111,11 +112,14 @@ def _load_whole(run: RunDir, source: str, data_dir: str | None) -> Examples:
         raw = tabular.load_csv(cfg, str(path))
     else:
         raw = tabular.load_npz(cfg, str(path))
+    if not isinstance(raw, Raw):  # a loader may hand back a ready ratings source; these three never do
+        raise DataError(f"data {source!r} is not a folder, csv or npz source")
     parts = [p for p in (raw.train, raw.validation, raw.test) if p is not None]
     x = torch.from_numpy(np.concatenate([p.x for p in parts]))
     x = x.to(torch.float32).div_(raw.pixel_max) if x.dtype == torch.uint8 and raw.kind == "image" else x.to(torch.float32)
     ys = [p.y for p in parts]
-    y = None if any(v is None for v in ys) else torch.from_numpy(np.concatenate(ys).astype(np.int64))
+    labelled = [v for v in ys if v is not None]
+    y = None if len(labelled) < len(ys) else torch.from_numpy(np.concatenate(labelled).astype(np.int64))
     if tuple(x.shape[1:]) != tuple(run.info.data_shape):
         raise DataError(
             f"data {source!r} has examples of shape {tuple(x.shape[1:])}, but the model in {run.path} "
@@ -151,5 +155,5 @@ def _checksum(x: torch.Tensor, y: torch.Tensor | None) -> str:
             continue
         a = t.detach().cpu().contiguous().numpy()
         h.update(f"{a.dtype}:{a.shape};".encode())
-        h.update(a.reshape(-1).view(np.uint8))
+        h.update(a.reshape(-1).view(np.uint8).tobytes())
     return h.hexdigest()

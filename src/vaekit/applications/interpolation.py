@@ -102,7 +102,7 @@ def interpolate(
     z1 = posterior_stats(model, x1, batch_size, condition1).mean
     z = latent_path(z0, z1, steps, mode)  # (P, S, D)
     c = None
-    if model.conditional:
+    if model.condition is not None:
         n = x0.shape[0]
         c0, c1 = model.condition(condition0, n).cpu(), model.condition(condition1, n).cpu()  # (P, C) one-hot or covariates
         c = lerp(c0, c1, torch.linspace(0.0, 1.0, steps)).reshape(n * steps, -1)  # (P*S, C) label moves with z
@@ -217,7 +217,7 @@ def traverse(
     rows = torch.arange(len(dims))
     z[rows, :, index] = loc[index, None] + values[None, :] * scale[index, None]  # (R, S)
     c = None
-    if model.conditional:
+    if model.condition is not None:
         if condition is None:
             raise ModelError("this model is conditional: pass condition= (the label every cell is decoded with)")
         c = model.condition(condition, len(dims) * steps).cpu()  # (R*S, C)

@@ -13,6 +13,7 @@ and then frozen, so the kept part of the chain is an exact Metropolis-Hastings c
 from __future__ import annotations
 
 import torch
+from torch.distributions import Independent
 
 from vaekit.core.draws import draw
 from vaekit.core.vae import VAE
@@ -27,6 +28,7 @@ def _observed_log_joint(
     with torch.enable_grad():
         z = z.detach().requires_grad_(True)
         px = model.decode(z, c)  # batch (B,); c: the rows' labels for a conditional model
+        assert isinstance(px, Independent)  # every vaekit likelihood is per element (core/likelihoods)
         per_element = torch.where(m, px.base_dist.log_prob(x), torch.zeros_like(x))  # (B, *S) missing -> 0
         log_joint = per_element.flatten(1).sum(1) + model.prior().log_prob(z)  # (B,)
         (grad,) = torch.autograd.grad(log_joint.sum(), z)

@@ -67,7 +67,7 @@ def latent_manifold(
     z[:, :, dims[0]] = values[0][None, :]  # columns: left to right
     z[:, :, dims[1]] = values[1].flip(0)[:, None]  # rows: top = largest
     c = None
-    if model.conditional:
+    if model.condition is not None:
         if condition is None:
             raise ModelError("this model is conditional: pass condition= (the label every cell is decoded with)")
         c = model.condition(condition, grid * grid).cpu()  # (G*G, C)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 
 from vaekit.checkpoint import ITEMS, RunDir
+from vaekit.data.base import RatingsSplits
 from vaekit.data.batches import dense_rows
 from vaekit.errors import ConfigError, DataError, RunDirError
 from vaekit.evaluation.ranking import item_scores
@@ -92,6 +93,8 @@ class Recommender:
     def for_user(self, user: str, n: int, data_dir: str | None = None) -> list[Recommendation]:
         """A user of the run's own ratings file: every click of theirs folded in (all splits)."""
         data = load_run_data(self.run, None, data_dir, ratings=True)
+        if not isinstance(data, RatingsSplits):
+            raise DataError(f"{self.run.path} was not trained on a ratings:PATH source; recommend needs a ratings run")
         for name in ("train", "validation", "test"):
             part = data.split(name)
             if user in part.users:

@@ -167,7 +167,7 @@ def sample_with_gmm(
         )
     device = next(model.parameters()).device
     z = sampler.sample_latent(n, generator, temperature).to(device=device, dtype=torch.float32)  # (n, D)
-    if model.conditional and condition is None:
+    if model.condition is not None and condition is None:
         condition = model.condition.default(n)
     if mean:
         return decode_mean(model, z, condition=condition)

@@ -123,15 +123,15 @@ def write_filled_csv(
             f"{src} has {len(data_rows)} rows x {len(features)} feature columns but the result is "
             f"{tuple(x.shape)}; the file changed while it was being read — run again"
         )
-    values = scaler.inverse(x.double())  # (N, D) original units
-    values = (scaler.restrict(values) if clip else values).numpy()
+    restored = scaler.inverse(x.double())  # (N, D) original units
+    values = (scaler.restrict(restored) if clip else restored).numpy()
     missing = (~observed.bool()).numpy()
     filled = 0
     rows = rows[: data_rows[x.shape[0] - 1] + 1] if x.shape[0] else rows[: header_at + 1]  # -n: the first N rows
     for r, row_at in enumerate(data_rows[: x.shape[0]]):
         row = list(rows[row_at])
         for j in np.flatnonzero(missing[r] & ~np.isnan(values[r])):  # NaN: nothing to fill with, the cell stays empty
-            row[features[j]] = cell_text(scaler, j, float(values[r, j]))  # a label, a whole count, or a number
+            row[features[j]] = cell_text(scaler, int(j), float(values[r, j]))  # a label, a whole count, or a number
             filled += 1
         rows[row_at] = row
     buf = io.StringIO()
@@ -185,6 +185,8 @@ def save_restored(
     written = [str(out)]
     if suffix == ".csv":
         if mask is not None:
+            if scaler is None:
+                raise DataError(f"{ex.path} was read without its run's scaler.json; the run directory is damaged")
             write_filled_csv(ex.path, out, x_new, mask, scaler, clip=clip)
         else:
             columns = scaler.columns if scaler is not None and scaler.columns else [f"x{i}" for i in range(x_new.shape[1])]

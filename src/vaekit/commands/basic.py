@@ -40,7 +40,7 @@ def _sample(args: argparse.Namespace) -> int:
     if args.label is not None:
         if not getattr(model, "conditional", False):
             raise ConfigError(f"--label needs a conditional model; {run.path} was trained without model.conditional")
-        classes = model.condition.dim
+        classes = model.classes
         if not 0 <= args.label < classes:
             raise ConfigError(f"--label {args.label} is not a class of this model: use 0..{classes - 1}")
         condition = torch.full((args.n,), args.label, dtype=torch.long)
@@ -68,7 +68,7 @@ def _labelled_samples(x, out: Path, run, model, label: int | None) -> None:
         grid = torch_cat_pad(x, pad).reshape(rows, cols, *x.shape[1:])
         save_image_rows(grid.numpy(), out, scale=scale, title=f"samples of class {class_label(label, names)}")
         return
-    classes = model.condition.dim  # sample cycles through the classes: sample i has label i % classes
+    classes = model.classes  # sample cycles through the classes: sample i has label i % classes
     per_class = -(-x.shape[0] // classes)
     rows = torch_cat_pad(x, per_class * classes - x.shape[0]).reshape(per_class, classes, *x.shape[1:]).transpose(0, 1)
     save_image_rows(

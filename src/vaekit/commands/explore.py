@@ -31,6 +31,14 @@ def _check_suffix(path: str | None, allowed: tuple[str, ...], flag: str) -> Path
     return p
 
 
+def _out(path: str | None, allowed: tuple[str, ...]) -> Path:
+    """The --out file, which every command here writes (argparse gives a default)."""
+    p = _check_suffix(path, allowed, "--out")
+    if p is None:
+        raise ConfigError(f"--out is required: a file name ending in {' or '.join(allowed)}")
+    return p
+
+
 # ---------------------------------------------------------------------------------------- embed
 
 
@@ -57,7 +65,7 @@ def _embed(args: argparse.Namespace) -> int:
     from vaekit.checkpoint import RunDir
     from vaekit.runs import condition_for, load_run_data
 
-    out = _check_suffix(args.out, (".npz",), "--out")
+    out = _out(args.out, (".npz",))
     plot = _check_suffix(args.plot, (".png",), "--plot")
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
@@ -110,7 +118,7 @@ def _interpolate(args: argparse.Namespace) -> int:
     from vaekit.checkpoint import RunDir
     from vaekit.runs import condition_for, load_run_data
 
-    out = _check_suffix(args.out, (".png", ".npy"), "--out")
+    out = _out(args.out, (".png", ".npy"))
     gif = _check_suffix(args.gif, (".gif",), "--gif")
     if args.mode not in MODES:
         raise ConfigError(f"unknown --mode {args.mode!r}: use lerp or slerp")
@@ -178,7 +186,7 @@ def _traverse(args: argparse.Namespace) -> int:
     from vaekit.core.inference import posterior_stats
     from vaekit.runs import condition_for, load_run_data
 
-    out = _check_suffix(args.out, (".png", ".npy"), "--out")
+    out = _out(args.out, (".png", ".npy"))
     if args.data is not None and args.index is None:
         raise ConfigError("--data gives the base example: pass --index to say which one (without both, the base is z = 0)")
     run = RunDir(args.run_dir)
@@ -200,12 +208,12 @@ def _traverse(args: argparse.Namespace) -> int:
         c = None if y is None else y[args.index : args.index + 1]
         base = posterior_stats(model, x[args.index : args.index + 1], condition=c).mean[0]  # (D,)
         where = f"{args.split} example {args.index}"
-        if conditional and label is None:
+        if c is not None and label is None:
             label = int(c[0])
     if conditional:
         label = 0 if label is None else label
-        if not 0 <= label < model.condition.dim:
-            raise ConfigError(f"--label {label} is not a class of this model: use 0..{model.condition.dim - 1}")
+        if not 0 <= label < model.classes:
+            raise ConfigError(f"--label {label} is not a class of this model: use 0..{model.classes - 1}")
         where += f", label {label}"
     own = load_run_data(run, None, args.data_dir if args.data is None else None)  # the run's own data
     val = own.validation if len(own.validation) else own.train

@@ -50,8 +50,8 @@ def _manifold(args: argparse.Namespace) -> int:
     label = None
     if getattr(model, "conditional", False):
         label = 0 if args.label is None else args.label
-        if not 0 <= label < model.condition.dim:
-            raise ConfigError(f"--label {label} is not a class of this model: use 0..{model.condition.dim - 1}")
+        if not 0 <= label < model.classes:
+            raise ConfigError(f"--label {label} is not a class of this model: use 0..{model.classes - 1}")
     elif args.label is not None:
         raise ConfigError(f"--label needs a conditional model; {run.path} was trained without model.conditional")
     m = latent_manifold(model, args.grid, dims, args.quantile, condition=label)

@@ -50,6 +50,11 @@ class VAE(nn.Module):
     def conditional(self) -> bool:
         return self.condition is not None
 
+    @property
+    def classes(self) -> int:
+        """Width of the condition (a class-conditional model's number of classes); 0 when unconditional."""
+        return self.condition.dim if self.condition is not None else 0
+
     def _condition(self, condition: ConditionLike, n: int, device: torch.device) -> torch.Tensor | None:
         """The (n, C) condition vectors, or None for an unconditional model."""
         if self.condition is None:

@@ -59,7 +59,7 @@ def best_row(rows: list[Row], spec: SweepSpec) -> Row | None:
     done = [r for r in rows if r.value is not None and not math.isnan(r.value)]
     if not done:
         return None
-    return (max if spec.direction == "maximize" else min)(done, key=lambda r: r.value)
+    return (max if spec.direction == "maximize" else min)(done, key=lambda r: float(r.value or 0.0))  # value set: filtered above
 
 
 def _fmt(v: Any, digits: int = 4) -> str:

@@ -155,7 +155,7 @@ def make_sampler(spec: SweepSpec, asked: int):
     if spec.sampler == "grid":
         # one seed for the whole study: it fixes the (shuffled) order in which the grid is visited
 
-        class Grid(optuna.samplers.GridSampler):
+        class Grid(optuna.samplers.GridSampler):  # type: ignore[name-defined]  # optuna is imported at run time
             def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001
                 # GridSampler stops study.optimize when the grid is done; vaekit asks for exactly the grid's size
                 return None

@@ -60,6 +60,8 @@ class DataCache:
             data = open_data(cfg)
             if isinstance(data, StreamedSplits):
                 raise ConfigError("a sweep keeps its data in memory: set data.streaming=false (or sweep on a subset, data.limit)")
+            if not isinstance(data, DataSplits):
+                raise ConfigError("vaekit sweep trains on images and tables; a ratings:PATH source is not supported yet")
             self._cache = {cfg: data}  # one data set at a time: trials rarely change it
         return self._cache[cfg]
 

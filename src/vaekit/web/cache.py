@@ -94,7 +94,7 @@ def compute_map(loaded: LoadedRun, limit: int, key: str = "") -> ExploreMap:
         points=emb.projection.points.astype(np.float32),
         labels=emb.labels,
         method=emb.projection.method,
-        axis_names=tuple(emb.projection.axis_names),
+        axis_names=(str(emb.projection.axis_names[0]), str(emb.projection.axis_names[1])),
         examples=examples,
         dim_scores=scores.float().numpy(),
         score_kind=kind,
@@ -118,7 +118,7 @@ def _write(path: Path, m: ExploreMap) -> None:
     if m.labels is not None:
         arrays["labels"] = m.labels
     buf = io.BytesIO()
-    np.savez(buf, **arrays)  # uncompressed: loading 10,000 thumbnails must take milliseconds
+    np.savez(buf, allow_pickle=False, **arrays)  # uncompressed: loading 10,000 thumbnails must take milliseconds
     try:
         atomic_write_bytes(path, buf.getvalue())
     except OSError as e:  # a read-only run directory: the map lives in memory only
@@ -137,7 +137,7 @@ def _read(path: Path, key: str) -> ExploreMap | None:
                 points=f["points"],
                 labels=f["labels"] if "labels" in f.files else None,
                 method=str(f["method"]),
-                axis_names=tuple(str(a) for a in f["axis_names"]),
+                axis_names=(str(f["axis_names"][0]), str(f["axis_names"][1])),
                 examples=f["examples"],
                 dim_scores=f["dim_scores"],
                 score_kind=str(f["score_kind"]),

@@ -60,7 +60,7 @@ class LoadedRun:
     @property
     def classes(self) -> int:
         """Labels a conditional model takes (0 for an unconditional one)."""
-        return int(self.model.condition.dim) if self.conditional else 0
+        return self.model.classes
 
     @property
     def data_loaded(self) -> bool:
@@ -68,11 +68,15 @@ class LoadedRun:
 
     def data(self) -> DataSplits:
         """The run's own data with its preprocessing, loaded on first use (seconds for MNIST)."""
+        from vaekit.data import DataSplits
         from vaekit.runs import load_run_data
 
         with self._data_lock:
             if self._data is None:
-                self._data = load_run_data(self.run)
+                data = load_run_data(self.run)
+                if not isinstance(data, DataSplits):
+                    raise RunDirError(f"{self.run.path} is a ratings run: the page shows image and table runs")
+                self._data = data
             return self._data
 
     def detector(self) -> Detector | None:

@@ -112,7 +112,7 @@ def _eval_summary(run: RunDir) -> dict[str, float] | None:
         s = json.loads(p.read_text()).get("summary", {})
     except (OSError, ValueError, AttributeError):
         return None
-    return {k: _num(v) for k, v in s.items() if isinstance(v, (int, float))}
+    return {k: n for k, v in s.items() if isinstance(v, (int, float)) and (n := _num(v)) is not None}
 
 
 def _num(v: Any) -> float | None:
