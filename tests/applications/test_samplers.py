@@ -63,7 +63,7 @@ def test_diagonal_mixture_and_sampling_shapes():
 def test_fit_sampler_cli_then_draw(tmp_path):
     import argparse
 
-    from vaekit.commands import samplers as cmd
+    from vaekit.commands import sample as cmd
     from vaekit.training.loop import fit
 
     cfg = RunConfig(
