@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal, TypeVar, Union
 
 from vaekit.errors import ConfigError
 from vaekit.registry import PART_REGISTRIES, Registry
@@ -61,8 +61,19 @@ class ObjectivePart(Part):
     registry: ClassVar[str] = "objective"
 
 
-def _part(cls: type[Part], kind: str) -> Any:
+_P = TypeVar("_P", bound=Part)
+_T = TypeVar("_T")
+
+
+def _part(cls: type[_P], kind: str) -> _P:
     return field(default_factory=lambda: cls(kind))
+
+
+def _made_default(f: dataclasses.Field[_T]) -> _T:
+    """A fresh default of a field declared with ``field(default_factory=...)``."""
+    if f.default_factory is dataclasses.MISSING:
+        raise TypeError(f"field {f.name!r} has no default_factory")  # a config class declared without one: a bug here
+    return f.default_factory()
 
 
 class _PartFields:
@@ -270,7 +281,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
 
 def _default_kind(cls: type, name: str) -> str:
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    return f.default_factory().kind  # type: ignore[misc]
+    return _made_default(f).kind
 
 
 _LENIENT_LEGACY: contextvars.ContextVar[bool] = contextvars.ContextVar("lenient_legacy", default=False)
@@ -284,7 +295,7 @@ def _move_legacy_keys(cls: type, raw: dict[str, Any]) -> dict[str, Any]:
     if not any(k in raw for k in legacy):
         return raw
     out = {k: v for k, v in raw.items() if k not in legacy}
-    defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls) if f.name in {p for p, _ in legacy.values()}}  # type: ignore[misc]
+    defaults = {f.name: _made_default(f) for f in dataclasses.fields(cls) if f.name in {p for p, _ in legacy.values()}}
     for key, (part_field, option) in legacy.items():
         if key not in raw:
             continue
@@ -329,7 +340,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     args = typing.get_args(tp)
     if isinstance(tp, type) and issubclass(tp, Part):
         return _coerce_part(tp, value, key)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # an annotation: a class, never an instance
         return _build(tp, value, key)
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:

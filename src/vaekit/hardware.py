@@ -20,7 +20,8 @@ def _cpuinfo() -> tuple[str, set[str]]:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
         return "", set()
-    model, flags = "", set()
+    model = ""
+    flags: set[str] = set()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()

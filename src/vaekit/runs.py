@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import torch
 
     from vaekit.core.vae import VAE
+    from vaekit.data.base import Standardizer
 
 __all__ = ["condition_for", "load_run_data"]
 
@@ -56,17 +57,17 @@ def load_run_data(
         )
     scaler = run.scaler()
     if scaler is not None and data.scaler is not None and data.scaler != scaler:
-        data = _rescale(data, scaler)
+        data = _rescale(data, data.scaler, scaler)
     return data
 
 
-def _rescale(data: DataSplits, scaler) -> DataSplits:
-    """Undo the freshly fitted standardisation and apply the run's own."""
+def _rescale(data: DataSplits, fresh: Standardizer, scaler: Standardizer) -> DataSplits:
+    """Undo the freshly fitted standardisation ``fresh`` (``data.scaler``) and apply the run's own."""
 
     from vaekit.data.columns import scale_table, source_labels
 
     def fix(s: Split) -> Split:  # text columns go from the source's labels to the run's by name
-        return Split(scale_table(scaler, data.scaler.inverse(s.x), source_labels(data.scaler), unknown="error"), s.y)
+        return Split(scale_table(scaler, fresh.inverse(s.x), source_labels(fresh), unknown="error"), s.y)
 
     return dataclasses.replace(data, train=fix(data.train), validation=fix(data.validation), test=fix(data.test), scaler=scaler)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from vaekit.errors import ConfigError
@@ -139,11 +140,14 @@ class TensorChunks:
 
 def dense_rows(m, rows: torch.Tensor | range | slice, device: torch.device | None = None) -> torch.Tensor:
     """Rows of a scipy.sparse CSR matrix (N, I) as a dense float32 tensor (b, I): one batch at a time."""
+    index: np.ndarray | slice
     if isinstance(rows, torch.Tensor):
-        rows = rows.numpy()
+        index = rows.numpy()
     elif isinstance(rows, range):
-        rows = slice(rows.start, rows.stop)
-    return torch.from_numpy(m[rows].toarray().astype("float32", copy=False)).to(device)
+        index = slice(rows.start, rows.stop)
+    else:
+        index = rows
+    return torch.from_numpy(m[index].toarray().astype("float32", copy=False)).to(device)
 
 
 class SparseBatches:

@@ -8,6 +8,7 @@ broken gzip stream) is a :class:`DataFormatError` naming the file.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import struct
@@ -15,7 +16,6 @@ import sys
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -86,7 +86,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataFormatError(f"{path} is a corrupt or truncated gzip file ({e}); delete it and fetch it again") from None
 
 
-def _read_idx(path: Path, f: BinaryIO, size: int, gz: bool) -> np.ndarray:
+def _read_idx(path: Path, f: io.BufferedIOBase, size: int, gz: bool) -> np.ndarray:
     magic = f.read(4)
     if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
         raise DataFormatError(f"{path} is not an IDX (MNIST-format) file: bad magic number {magic.hex() or 'none'}")

@@ -36,8 +36,8 @@ def candidate_folders(data_dir: str | None) -> list[Path]:
         if base:
             root = Path(base).expanduser()
             roots += [root, root / FOLDER, root / "faces" / FOLDER]
-    for base in (Path.cwd(), _REPO):
-        roots.append(base.parent / "shared" / "data" / "faces" / FOLDER)
+    for start in (Path.cwd(), _REPO):
+        roots.append(start.parent / "shared" / "data" / "faces" / FOLDER)
     roots.append(Path("/work/shared/data/faces") / FOLDER)
     return list(dict.fromkeys(roots))
 

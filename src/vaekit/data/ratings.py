@@ -102,7 +102,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_numeric(path: Path, sep: str | None, header: bool, has_rating: bool) -> tuple[np.ndarray, ...]:
+def _read_numeric(
+    path: Path, sep: str | None, header: bool, has_rating: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The fast path: integer ids, numeric ratings, parsed by numpy a chunk of lines at a time."""
     names = [("u", "i8"), ("i", "i8")] + ([("r", "f8")] if has_rating else [])
     cols = (0, 1, 2) if has_rating else (0, 1)
@@ -123,7 +125,7 @@ def _read_numeric(path: Path, sep: str | None, header: bool, has_rating: bool) -
     return rows["u"], rows["i"], rows["r"] if has_rating else None
 
 
-def _read_text(path: Path, sep: str | None, header: bool, has_rating: bool) -> tuple[np.ndarray, ...]:
+def _read_text(path: Path, sep: str | None, header: bool, has_rating: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Ids kept as strings; each line checked, so an error names its line number."""
     users: list[str] = []
     items: list[str] = []

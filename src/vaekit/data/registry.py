@@ -253,7 +253,7 @@ def checksum(splits: dict[str, Split]) -> str:
                 continue
             a = t.detach().cpu().contiguous().numpy()
             h.update(f"{s}.{label}:{a.dtype}:{a.shape};".encode())
-            h.update(a.reshape(-1).view(np.uint8))
+            h.update(a.reshape(-1).view(np.uint8).data)  # .data: the array's memoryview, no copy
     return h.hexdigest()
 
 

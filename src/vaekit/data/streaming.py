@@ -223,11 +223,12 @@ class _Reader:
     def __init__(self, files: ImageFiles, workers: int, device: torch.device) -> None:
         self.plan = _Plan()
         self.device = device
+        self.files = files
         self.loader = DataLoader(
             files,
             batch_sampler=self.plan,
             num_workers=workers,
-            collate_fn=_as_is,
+            collate_fn=_as_is,  # type: ignore[arg-type]  # the stubs expect a list of samples; __getitems__ hands over one tensor
             pin_memory=device.type == "cuda",
             persistent_workers=workers > 0,
             generator=torch.Generator(),  # each pass seeds its workers from this, not torch's global stream
@@ -236,10 +237,10 @@ class _Reader:
     def read(self, batches: list[torch.Tensor]) -> Iterator[torch.Tensor]:
         """Each (b,) batch of file numbers as float32 [0, 1] on the device, in order (empty ones too)."""
         self.plan.batches = [b for b in batches if len(b)]
-        loaded = iter(self.loader) if self.plan.batches else iter(())
+        loaded: Iterator[torch.Tensor] = iter(self.loader) if self.plan.batches else iter(())
         for b in batches:
             if not len(b):  # a rank's empty share of a tiny last batch
-                yield torch.empty((0, *self.loader.dataset.shape), device=self.device)
+                yield torch.empty((0, *self.files.shape), device=self.device)
                 continue
             try:
                 x = next(loaded)  # (b, C, H, W) uint8
@@ -319,10 +320,10 @@ def training_batches(
     Ratings are held sparse and densified a batch at a time."""
     seed = validation_seed if binarize else None
     if isinstance(data, RatingsSplits):
-        val = data.validation
+        clicks = data.validation
         return (
             SparseBatches(data.train.x, batch_size, rank=rank, world_size=world_size, device=device),
-            SparseChunks(val.x, val.heldout, eval_batch_size, rank=rank, world_size=world_size, device=device),
+            SparseChunks(clicks.x, clicks.heldout, eval_batch_size, rank=rank, world_size=world_size, device=device),
         )
     if isinstance(data, StreamedSplits):
         reader = _Reader(data.train.files, workers, device)
@@ -333,7 +334,9 @@ def training_batches(
             StreamBatches(train, reader, batch_size, binarize=binarize, rank=rank, world_size=world_size),
             StreamChunks(val, reader, eval_batch_size, binarize_seed=seed, rank=rank, world_size=world_size),
         )
-    y_train = data.train.y.to(device) if labels else None
+    if labels and data.train.y is None:
+        raise DataError(f"the model is conditioned on labels, but {data.name} has no labels; use a labelled data source")
+    y_train = data.train.y.to(device) if labels and data.train.y is not None else None
     return (
         TensorBatches(data.train.x.to(device), y_train, batch_size, binarize=binarize, rank=rank, world_size=world_size),
         TensorChunks(

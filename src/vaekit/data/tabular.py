@@ -88,7 +88,8 @@ def read_csv(path: Path) -> Raw:
         raise DataFormatError(f"{path} has no feature columns, only a label column")
     read = [_feature(path, header[i], cells[i], lines) for i in features]
     x = np.stack([values for values, _ in read], axis=1)
-    y, names = None, ()
+    y: np.ndarray | None = None
+    names: tuple[str, ...] = ()
     if label_at:
         y, names = _labels(path, header[label_at[0]], cells[label_at[0]], lines)
     return Raw(

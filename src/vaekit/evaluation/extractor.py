@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,14 @@ def weights_id(state: dict[str, torch.Tensor]) -> str:
     return f"{ARCH}-{h.hexdigest()[:12]}"
 
 
-def _labels(data: DataSplits) -> int:
+def _image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
+    """(C, H, W) of an image shape; ValueError for any other number of dimensions."""
+    c, h, w = (int(v) for v in shape)
+    return c, h, w
+
+
+def _labels(data: DataSplits) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """(number of classes, train labels (N,), test labels (M,)); a clear error for data the CNN cannot learn."""
     if data.kind != "image" or len(data.shape) != 3:
         raise DataError(
             f"{data.name} is not image data; the default fd extractor is a CNN for images: "
@@ -93,7 +101,8 @@ def _labels(data: DataSplits) -> int:
             "fd on a labelled copy of the images (e.g. --data mnist instead of binarized-mnist) or pass "
             "feature_extractor= in Python"
         )
-    return int(data.num_classes or int(torch.cat([data.train.y, data.test.y]).max()) + 1)
+    y_train, y_test = data.train.y, data.test.y
+    return int(data.num_classes or int(torch.cat([y_train, y_test]).max()) + 1), y_train, y_test
 
 
 def default_steps(n: int, batch_size: int = 128) -> int:
@@ -103,13 +112,13 @@ def default_steps(n: int, batch_size: int = 128) -> int:
 
 def train_extractor(data: DataSplits, *, seed: int = 0, steps: int | None = None, batch_size: int = 128) -> Extractor:
     """Train the CNN on the train split's labels (Adam, lr 1e-3) for ``steps`` (default: default_steps)."""
-    num_classes = _labels(data)
-    x, y = data.train.x, data.train.y
+    num_classes, y, y_test = _labels(data)
+    x = data.train.x
     steps = steps if steps is not None else default_steps(x.shape[0], batch_size)
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = SmallCNN(tuple(data.shape), num_classes)
+        net = SmallCNN(_image_shape(data.shape), num_classes)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         g = torch.Generator().manual_seed(seed)
         order = torch.randperm(x.shape[0], generator=g)
@@ -128,9 +137,10 @@ def train_extractor(data: DataSplits, *, seed: int = 0, steps: int | None = None
     with torch.inference_mode():
         pred = torch.cat([net(data.test.x[i : i + 1000]).argmax(1) for i in range(0, len(data.test), 1000)])
     state = net.state_dict()
-    meta = {
+    ident = weights_id(state)
+    meta: dict[str, Any] = {
         "arch": ARCH,
-        "id": weights_id(state),
+        "id": ident,
         "data_source": data.name,
         "data_checksum": data.checksum,
         "shape": list(data.shape),
@@ -139,10 +149,10 @@ def train_extractor(data: DataSplits, *, seed: int = 0, steps: int | None = None
         "steps": steps,
         "batch_size": batch_size,
         "seed": seed,
-        "test_accuracy": float((pred == data.test.y).double().mean()),
+        "test_accuracy": float((pred == y_test).double().mean()),
         "train_seconds": time.perf_counter() - started,
     }
-    return Extractor(net, meta["id"], meta)
+    return Extractor(net, ident, meta)
 
 
 def _load(weights: Path, info: Path, data: DataSplits) -> Extractor | None:
@@ -154,7 +164,7 @@ def _load(weights: Path, info: Path, data: DataSplits) -> Extractor | None:
         if meta.get("arch") != ARCH or meta.get("data_checksum") != data.checksum or tuple(meta["shape"]) != tuple(data.shape):
             return None
         state, _ = load_tensors(weights)
-        net = SmallCNN(tuple(int(v) for v in meta["shape"]), int(meta["num_classes"]))
+        net = SmallCNN(_image_shape(meta["shape"]), int(meta["num_classes"]))
         net.load_state_dict(state)
     except (ValueError, KeyError, TypeError, RuntimeError, CheckpointError):
         return None

@@ -74,6 +74,11 @@ class ReconResult:
     n: int
 
 
+def _mean(parts: list[torch.Tensor]) -> float | None:
+    """The mean over the concatenated (B,) parts; None when there are none."""
+    return float(torch.cat(parts).mean()) if parts else None
+
+
 @torch.inference_mode()
 def reconstruction_metrics(
     model: VAE, x: torch.Tensor, *, batch_size: int = 1000, images: bool = True, condition: torch.Tensor | None = None
@@ -82,7 +87,9 @@ def reconstruction_metrics(
     for images (``images`` and x of shape (N, C, H, W)), in [0, 1]."""
     device = next(model.parameters()).device
     is_image = images and x.dim() == 4
-    sq, ps, ss = [], [], []
+    sq: list[torch.Tensor] = []  # (B,) per batch: mean squared error, PSNR, SSIM per example
+    ps: list[torch.Tensor] = []
+    ss: list[torch.Tensor] = []
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size].to(device)  # (B, *shape)
         cb = None if condition is None else condition[start : start + batch_size].to(device)
@@ -95,11 +102,10 @@ def reconstruction_metrics(
             ps.append(psnr(x_hat.clamp(0, 1), xb).cpu())
             ss.append(ssim(x_hat.clamp(0, 1), xb).cpu())
     n = x.shape[0]
-    mean = lambda parts: float(torch.cat(parts).mean()) if parts else None  # noqa: E731
     return ReconResult(
-        mse=mean(sq) if sq else math.nan,
-        psnr=mean(ps),
-        ssim=mean(ss),
+        mse=float(torch.cat(sq).mean()) if sq else math.nan,
+        psnr=_mean(ps),
+        ssim=_mean(ss),
         ssim_window=ssim_window_size(x.shape[-2], x.shape[-1]) if is_image else None,
         n=n,
     )

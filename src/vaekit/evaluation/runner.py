@@ -24,6 +24,7 @@ import torch
 from vaekit.checkpoint import MODEL, RunDir
 from vaekit.core.vae import VAE
 from vaekit.data import DataSplits, Split
+from vaekit.data.base import RatingsSplits
 from vaekit.errors import ConfigError, DataError, RunDirError
 from vaekit.evaluation.metrics import MetricContext
 from vaekit.evaluation.report import EVAL_FILE, DataInfo, EvalReport, write_eval_json
@@ -219,6 +220,8 @@ def evaluate_run(
     names = parse_metrics(default_metrics() if metrics is None else metrics)  # bad names fail before any loading
     model = run.load_model(which)
     splits = load_run_data(run, data, data_dir)
+    if not isinstance(splits, DataSplits):  # load_run_data refuses ratings unless asked for them
+        raise DataError(f"{run.path} was trained on ratings; they are scored by ranking, not by these metrics")
     if run.config.data.binarize == "dynamic" and binarize_seed is None:
         binarize_seed = run.config.data.seed + 7
     if run.config.data.binarize != "dynamic":
@@ -264,6 +267,8 @@ def evaluate_ratings_run(
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     model = run.load_model(which)
     splits = load_run_data(run, None, data_dir, ratings=True)
+    if not isinstance(splits, RatingsSplits):
+        raise DataError(f"{run.path} was not trained on a ratings:PATH source; evaluate it with the other metrics")
     if splits.checksum != run.info.data_checksum:
         raise DataError(f"{splits.name} is not the file {run.path} was trained on (its clicks or settings changed); restore it")
     part = splits.split(split)

@@ -9,6 +9,8 @@ import torch
 
 from vaekit.core import VAE
 from vaekit.data import DataSplits
+from vaekit.data.base import RatingsSplits
+from vaekit.errors import DataError, ModelError, VaekitError
 
 
 def image_scale(h: int) -> int:
@@ -16,9 +18,8 @@ def image_scale(h: int) -> int:
     return max(1, math.ceil(48 / h)) if h < 48 else 1
 
 
-def write_run_figures(out: Path, model: VAE, data: DataSplits, history: list[dict], seed: int) -> list[Path]:
+def write_run_figures(out: Path, model: VAE, data: DataSplits | RatingsSplits, history: list[dict], seed: int) -> list[Path]:
     """Best effort: without matplotlib the run is complete and these are simply not drawn."""
-    from vaekit.errors import VaekitError
     from vaekit.viz.grids import require_matplotlib, save_curves, save_grid
     from vaekit.viz.labelled import save_columns
 
@@ -30,7 +31,7 @@ def write_run_figures(out: Path, model: VAE, data: DataSplits, history: list[dic
     if history:
         save_curves(history, out / "curves.png", stop=_stop(out))
         written.append(out / "curves.png")
-    if data.kind == "image":
+    if isinstance(data, DataSplits) and data.kind == "image":
         scale = image_scale(data.shape[1])
         gen = torch.Generator().manual_seed(seed)
         if getattr(model, "conditional", False):
@@ -39,7 +40,11 @@ def write_run_figures(out: Path, model: VAE, data: DataSplits, history: list[dic
             samples = model.sample(64, generator=gen)
             save_grid(samples.cpu().numpy(), out / "samples.png", nrow=8, scale=scale)
         x = data.test.x[:32]
-        y = data.test.y[:32] if getattr(model, "conditional", False) else None  # a conditional model's labels
+        y = None
+        if getattr(model, "conditional", False):  # a conditional model's labels
+            if data.test.y is None:
+                raise DataError(f"the model is conditioned on labels, but {data.name} has no test labels")
+            y = data.test.y[:32]
         recon = model.reconstruct(x.to(next(model.parameters()).device), condition=y).cpu()
         pairs = torch.stack([x, recon], 1)  # (N, 2, C, H, W): original, reconstruction
         save_columns(pairs.numpy(), ["original", "reconstruction"], out / "reconstructions.png", scale=scale)
@@ -53,6 +58,8 @@ def save_class_samples(
     """A conditional model's samples: one row per class (at most 20), labelled with the class."""
     from vaekit.viz.animation import save_image_rows
 
+    if model.condition is None:
+        raise ModelError("this model is not conditional: it has no classes to draw samples of")
     classes = min(model.condition.dim, 20)
     labels = torch.arange(classes).repeat_interleave(per_class)  # (R*S,) row r is class r
     x = model.sample(len(labels), generator=generator, condition=labels.to(next(model.parameters()).device)).cpu()

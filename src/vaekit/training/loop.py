@@ -40,6 +40,7 @@ from vaekit.checkpoint import (
 from vaekit.config import RunConfig, TrainConfig
 from vaekit.core import VAE, build_model
 from vaekit.core.elbo import MeanELBO, mean_elbo, split_missing
+from vaekit.core.likelihoods import Likelihood
 from vaekit.core.size import check_model_fits
 from vaekit.data import DataSplits
 from vaekit.data.base import RatingsSplits
@@ -182,13 +183,17 @@ def _fit(
     cfg = resolve_columns(cfg, data)  # a mixed likelihood's family per column, from the data
     if isinstance(data, StreamedSplits) and cfg.model.posterior.kind == "vq":
         raise ConfigError("model.posterior='vq' fits its code prior over the training split in memory: set data.streaming=false")
+    if isinstance(data, RatingsSplits) and cfg.model.posterior.kind == "vq":
+        raise ConfigError(
+            "model.posterior='vq' fits its code prior over dense training data, but ratings are held sparse: use another posterior"
+        )
     if len(data.validation) == 0:
         raise ConfigError(
             f"the validation split of {data.name!r} is empty, so no epoch could be judged: raise data.validation_fraction"
         )
     check_model_fits(cfg.model, data.shape, training=True, batch_size=min(t.batch_size, len(data.train)))  # before allocating
     model = build_model(cfg.model, data.shape).to(device)
-    if isinstance(data, DataSplits):
+    if isinstance(data, DataSplits) and isinstance(model.likelihood, Likelihood):
         model.likelihood.check_data(data.train.x)  # values outside the likelihood's support: a clear error now
     if t.init_from and not resume:
         _init_from(model, t.init_from)
@@ -224,7 +229,7 @@ def _fit(
             write_config(out, cfg, info)
             if data.scaler is not None:
                 atomic_write_json(out / SCALER, data.scaler.to_dict())
-            if data.kind == "ratings":
+            if isinstance(data, RatingsSplits):
                 atomic_write_json(out / ITEMS, data.id_maps())
         progress = Progress()
     if t.threads == "auto" and device.type == "cpu":
@@ -246,7 +251,7 @@ def _fit(
             val = _validate(model, val_chunks, env)
             if bar is not None:
                 bar.show_validation(val.elbo)
-            ranking = recsys.validation_ranking(model, val_chunks, best_by, env) if data.kind == "ratings" else {}
+            ranking = recsys.validation_ranking(model, val_chunks, best_by, env) if isinstance(val_chunks, SparseChunks) else {}
             score = val.elbo if best_by == "elbo" else ranking[best_by]
             epoch = progress.epoch + 1
             if not math.isfinite(val.elbo):  # never saved, never reported as a best
@@ -295,7 +300,7 @@ def _fit(
             stop = _stop_reason(t, progress) or ("completed" if epoch >= t.epochs else "") or (asked or "")
             if stop:
                 progress = replace(progress, finished=True, stop_reason=stop)
-            if env.is_main:
+            if env.is_main and log is not None:  # rank 0, the one process with a metrics log
                 if improved:
                     save_tensors(out / MODEL, model.state_dict(), {"epoch": str(epoch), "val_elbo": repr(val.elbo)})
                 position = _position(t, progress.elapsed, ep.seen_batches, steps_per_epoch)
@@ -519,7 +524,7 @@ def _finish(
         data = data.preview(32)
     run = RunDir(out)
     best = run.load_model("best")
-    if posthoc:
+    if posthoc and isinstance(data, DataSplits):  # the fits read dense training data (vq on ratings is refused up front)
         from vaekit.training.posthoc import fit_posthoc_parts
 
         fit_posthoc_parts(out, best, cfg, data)

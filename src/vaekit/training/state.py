@@ -125,11 +125,13 @@ def load_train_state(
     check_optimizer_state(optimizer, optim_state, f"{path} (optimizer)")
     for name, opt in (extra_optimizers or {}).items():
         check_optimizer_state(opt, extra_states[name], f"{path} ({name} optimizer)")
-    rng = {k: tensors.get(f"rng.{k}") for k in ("torch", "data", "noise")}
     current = {"torch": torch.get_rng_state(), "data": gens.data.get_state(), "noise": gens.noise.get_state()}
-    for k, t in rng.items():
-        if t is None or t.dtype != torch.uint8 or t.shape != current[k].shape:
+    rng: dict[str, torch.Tensor] = {}
+    for k, now in current.items():
+        t = tensors.get(f"rng.{k}")
+        if t is None or t.dtype != torch.uint8 or t.shape != now.shape:
             raise CheckpointError(f"{path}: the random-number state rng.{k} is missing or damaged; it cannot be resumed")
+        rng[k] = t
     try:
         optimizer.load_state_dict(optim_state)
         for name, module in (extra_modules or {}).items():

@@ -21,7 +21,7 @@ class Recon:
             ctx.model, ctx.x, batch_size=ctx.batch_size, images=ctx.data.kind == "image", condition=ctx.condition
         )
         summary = {"mse": rc.mse}
-        if rc.psnr is not None:
+        if rc.psnr is not None and rc.ssim is not None:  # images: both, or neither
             summary.update(psnr=rc.psnr, ssim=rc.ssim)
         details = {"mse": rc.mse, "psnr": rc.psnr, "ssim": rc.ssim, "ssim_window": rc.ssim_window, "data_range": 1.0,
                    "at": "posterior mean"}  # fmt: skip

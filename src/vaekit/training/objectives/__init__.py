@@ -58,7 +58,7 @@ def loss_function(fn: Callable[..., ELBOTerms], t: TrainConfig) -> Callable[...,
     """``fn`` as is, or through ``torch.compile`` when ``train.compile`` is set: the model's forward
     and the loss terms become one graph with fused elementwise kernels. Only tensors and floats vary
     from step to step (never the step count), so a run compiles once per batch shape."""
-    return torch.compile(fn) if t.compile else fn  # type: ignore[return-value]
+    return torch.compile(fn) if t.compile else fn
 
 
 class TrainObjective:

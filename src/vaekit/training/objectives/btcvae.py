@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import torch
+
 from vaekit.config import TrainConfig
 from vaekit.core.elbo import ELBOTerms
 from vaekit.core.tc import btcvae
+from vaekit.core.vae import VAE
 from vaekit.registry import OBJECTIVES, NoOptions
 from vaekit.training.objectives import ObjectiveContext, TrainObjective, loss_function
 
@@ -21,7 +24,16 @@ class BetaTCObjective(TrainObjective):
         self.dataset_size = ctx.dataset_size
         self._btcvae = loss_function(btcvae, t)
 
-    def __call__(self, vae, x, *, eps, mask, condition, step) -> ELBOTerms:  # type: ignore[no-untyped-def]
+    def __call__(
+        self,
+        vae: VAE,
+        x: torch.Tensor,
+        *,
+        eps: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        condition: torch.Tensor | None,
+        step: float,
+    ) -> ELBOTerms:
         return self._btcvae(
             vae, x, self.dataset_size, beta=self.t.beta, kl_weight=self.kl_weight(step, 1.0), eps=eps, mask=mask,
             condition=condition,

@@ -42,5 +42,14 @@ class DAEObjective(TrainObjective):
         super().__init__(t, options, ctx)
         self._dae = loss_function(dae, t)
 
-    def __call__(self, vae, x, *, eps, mask, condition, step) -> ELBOTerms:  # type: ignore[no-untyped-def]
+    def __call__(
+        self,
+        vae: VAE,
+        x: torch.Tensor,
+        *,
+        eps: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        condition: torch.Tensor | None,
+        step: float,
+    ) -> ELBOTerms:
         return self._dae(vae, x, mask=mask, condition=condition)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from vaekit.config import TrainConfig
 from vaekit.config_checks import integer, number
 from vaekit.core.elbo import ELBOTerms, elbo
+from vaekit.core.vae import VAE
 from vaekit.registry import OBJECTIVES
 from vaekit.training import schedules
 from vaekit.training.objectives import ObjectiveContext, TrainObjective, loss_function
@@ -34,13 +37,22 @@ class ELBOObjective(TrainObjective):
         o = self.options
         return schedules.capacity(step, o.capacity_max, o.capacity_steps) if o.capacity_max > 0 else None
 
-    def __call__(self, vae, x, *, eps, mask, condition, step) -> ELBOTerms:  # type: ignore[no-untyped-def]
+    def __call__(
+        self,
+        vae: VAE,
+        x: torch.Tensor,
+        *,
+        eps: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        condition: torch.Tensor | None,
+        step: float,
+    ) -> ELBOTerms:
         capacity = self.capacity(step)
         return self._elbo(
             vae, x, kl_weight=self.kl_weight(step), free_bits=0.0 if capacity is not None else self.t.free_bits, eps=eps,
             mask=mask, condition=condition, capacity=capacity,
         )  # fmt: skip
 
-    def logged(self, step: int) -> dict[str, float]:
+    def logged(self, step: float) -> dict[str, float]:
         capacity = self.capacity(step)
         return {} if capacity is None else {"capacity": capacity}

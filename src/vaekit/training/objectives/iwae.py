@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
+
 from vaekit.config import TrainConfig
 from vaekit.config_checks import integer
 from vaekit.core.elbo import ELBOTerms
 from vaekit.core.iwae import iwae
+from vaekit.core.vae import VAE
 from vaekit.registry import OBJECTIVES
 from vaekit.training.objectives import ObjectiveContext, TrainObjective, loss_function
 
@@ -31,7 +34,16 @@ class IWAEObjective(TrainObjective):
         self.samples = options.k
         self._iwae = loss_function(iwae, t)
 
-    def __call__(self, vae, x, *, eps, mask, condition, step) -> ELBOTerms:  # type: ignore[no-untyped-def]
+    def __call__(
+        self,
+        vae: VAE,
+        x: torch.Tensor,
+        *,
+        eps: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        condition: torch.Tensor | None,
+        step: float,
+    ) -> ELBOTerms:
         # warm-up scales log p(z) - log q(z|x) in each weight; beta itself stays 1 for a true bound
         return self._iwae(
             vae, x, self.options.k, estimator=self.options.estimator, kl_weight=self.kl_weight(step, 1.0), eps=eps,

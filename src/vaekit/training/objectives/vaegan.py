@@ -87,7 +87,16 @@ class VAEGANObjective(TrainObjective):
         self._real: torch.Tensor | None = None
         self._fake: torch.Tensor | None = None
 
-    def __call__(self, vae, x, *, eps, mask, condition, step) -> ELBOTerms:  # type: ignore[no-untyped-def]
+    def __call__(
+        self,
+        vae: VAE,
+        x: torch.Tensor,
+        *,
+        eps: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        condition: torch.Tensor | None,
+        step: float,
+    ) -> ELBOTerms:
         self.disc.train()
         qz = vae.encode(x, condition)
         z = qz.rsample() if eps is None else reparameterize(qz, eps)  # (B, D)
