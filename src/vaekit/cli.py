@@ -17,7 +17,20 @@ from vaekit.errors import VaekitError
 # ------------------------------------------------------------------------------------- main
 
 # each module has register(subparsers) and imports nothing heavy at module level
-COMMAND_MODULES = ["train", "sample", "reconstruct", "info", "evaluate", "explore", "manifold", "detect", "restore", "recommend", "serve", "sweep"]
+COMMAND_MODULES = [
+    "train",
+    "sample",
+    "reconstruct",
+    "info",
+    "evaluate",
+    "explore",
+    "manifold",
+    "detect",
+    "restore",
+    "recommend",
+    "serve",
+    "sweep",
+]
 
 
 class _Parser(argparse.ArgumentParser):
