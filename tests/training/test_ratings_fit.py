@@ -55,3 +55,12 @@ def test_best_by_elbo_keeps_the_epoch_of_best_validation_elbo_and_a_run_resumes(
     assert run.progress.best_epoch == best
     more = fit(dataclasses.replace(c, train=dataclasses.replace(c.train, epochs=4)), tmp_path / "r", resume=True)
     assert more.progress.epoch == 4 and len(more.history) == 4
+
+
+def test_a_codebook_posterior_on_ratings_is_refused_before_training(tmp_path, ratings_file):
+    """The VQ code prior is fitted on dense training data; ratings are held sparse, so say so up front."""
+    c = cfg(ratings_file())
+    c = dataclasses.replace(c, model=dataclasses.replace(c.model, posterior={"kind": "vq", "codes": 4, "code_dim": 3}))
+    with pytest.raises(ConfigError, match="held sparse"):
+        fit(c, tmp_path / "r")
+    assert not (tmp_path / "r" / "model.safetensors").exists()
