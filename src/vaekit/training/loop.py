@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -177,26 +178,7 @@ def _fit(
         noise=torch.Generator().manual_seed(cfg.seed + 2),  # posterior noise of the whole global batch
     )
 
-    cfg = typed_data(cfg)  # a mixed likelihood reads the csv's columns typed
-    data = data if data is not None else open_data(cfg.data)  # in memory, or streamed from a big folder
-    cfg = _resolve_condition(cfg, data)
-    cfg = resolve_columns(cfg, data)  # a mixed likelihood's family per column, from the data
-    if isinstance(data, StreamedSplits) and cfg.model.posterior.kind == "vq":
-        raise ConfigError("model.posterior='vq' fits its code prior over the training split in memory: set data.streaming=false")
-    if isinstance(data, RatingsSplits) and cfg.model.posterior.kind == "vq":
-        raise ConfigError(
-            "model.posterior='vq' fits its code prior over dense training data, but ratings are held sparse: use another posterior"
-        )
-    if len(data.validation) == 0:
-        raise ConfigError(
-            f"the validation split of {data.name!r} is empty, so no epoch could be judged: raise data.validation_fraction"
-        )
-    check_model_fits(cfg.model, data.shape, training=True, batch_size=min(t.batch_size, len(data.train)))  # before allocating
-    model = build_model(cfg.model, data.shape).to(device)
-    if isinstance(data, DataSplits) and isinstance(model.likelihood, Likelihood):
-        model.likelihood.check_data(data.train.x)  # values outside the likelihood's support: a clear error now
-    if t.init_from and not resume:
-        _init_from(model, t.init_from)
+    cfg, data, model = _data_and_model(cfg, data, device, resume)
     optimizer = make_optimizer(model, t)
     batches, val_chunks = training_batches(
         data,
@@ -251,87 +233,15 @@ def _fit(
             val = _validate(model, val_chunks, env)
             if bar is not None:
                 bar.show_validation(val.elbo)
-            ranking = recsys.validation_ranking(model, val_chunks, best_by, env) if isinstance(val_chunks, SparseChunks) else {}
-            score = val.elbo if best_by == "elbo" else ranking[best_by]
-            epoch = progress.epoch + 1
-            if not math.isfinite(val.elbo):  # never saved, never reported as a best
-                raise TrainingError(
-                    f"the validation ELBO is {val.elbo} after epoch {epoch}: training diverged, and the last good "
-                    "checkpoint is intact; lower train.lr, set train.grad_clip, or check the data"
-                )
-            # rank 0's clock decides time limits, so every rank stops after the same epoch
-            elapsed = ddp.broadcast_float(progress.elapsed + ep.seconds + time.perf_counter() - started, env)
-            best = progress.best_val_elbo if best_by == "elbo" else progress.best_val_score
-            improved = score > best or (env.is_main and not (out / MODEL).exists())
-            plateau = progress.plateau
-            if t.lr_schedule == "plateau":
-                plateau = schedules.plateau_update(plateau, score, t.lr_patience, t.lr_gamma)
-            progress = replace(
-                progress,
-                epoch=epoch,
-                step=ep.step,
-                seen_batches=ep.seen_batches,
-                bad_steps=ep.bad,
-                consecutive_bad=ep.consecutive_bad,
-                best_val_elbo=max(val.elbo, progress.best_val_elbo),
-                best_val_score=max(score, progress.best_val_score),
-                best_epoch=epoch if improved else progress.best_epoch,
-                epochs_since_best=0 if improved else progress.epochs_since_best + 1,
-                plateau=plateau,
-                elapsed=elapsed,
+            progress, improved, ranking = _judge_epoch(
+                t, env, out, model, progress, ep, val, val_chunks, best_by, started, on_epoch
             )
-            if ep.step == 0 and ep.bad:
-                raise TrainingError(
-                    f"every one of the {ep.bad} steps so far had a NaN/Inf loss or gradient; lower train.lr, "
-                    "set train.grad_clip, or check the data for NaN/Inf values"
-                )
-            asked = None  # a stop reason from on_epoch (rank 0's, shared with every rank)
-            if on_epoch is not None:
-                seen = {
-                    "epoch": epoch,
-                    "val_elbo": val.elbo,
-                    "val_recon_nll": val.recon_nll,
-                    "val_kl": val.kl,
-                    "elapsed": elapsed,
-                }
-                asked = on_epoch(seen, model) if env.is_main else None
-                if env.enabled and ddp.broadcast_float(float(bool(asked)), env):
-                    asked = asked or "stopped on rank 0"
-            stop = _stop_reason(t, progress) or ("completed" if epoch >= t.epochs else "") or (asked or "")
-            if stop:
-                progress = replace(progress, finished=True, stop_reason=stop)
             if env.is_main and log is not None:  # rank 0, the one process with a metrics log
                 if improved:
-                    save_tensors(out / MODEL, model.state_dict(), {"epoch": str(epoch), "val_elbo": repr(val.elbo)})
-                position = _position(t, progress.elapsed, ep.seen_batches, steps_per_epoch)
-                log.write(
-                    {
-                        "epoch": epoch,
-                        "step": ep.step,
-                        "loss": ep.loss,
-                        "recon_nll": ep.recon_nll,
-                        "kl": ep.kl,
-                        "val_elbo": val.elbo,
-                        "val_recon_nll": val.recon_nll,
-                        "val_kl": val.kl,
-                        **{f"val_{name}": v for name, v in ranking.items()},
-                        "lr": optimizer.param_groups[0]["lr"],
-                        "kl_weight": schedules.kl_weight(position, steps_per_epoch, t.beta, t.kl_warmup_epochs),
-                        **ep.extras,
-                        **objective.logged(position),
-                        "bad_steps": ep.bad,
-                        "train_seconds": ep.seconds,  # the optimisation loop alone
-                        "epoch_seconds": ep.seconds + time.perf_counter() - started,  # with validation
-                        "threads": torch.get_num_threads(),  # train.threads = "auto" chooses it at start
-                        **(
-                            {"budget_used": schedules.budget_fraction(elapsed, t.max_time)}
-                            if t.schedule_by == "time" and t.max_time
-                            else {}
-                        ),
-                    }
-                )
+                    save_tensors(out / MODEL, model.state_dict(), {"epoch": str(progress.epoch), "val_elbo": repr(val.elbo)})
+                log.write(_metrics_row(t, ep, val, ranking, optimizer, objective, progress, steps_per_epoch, started))
                 save_train_state(out, model, optimizer, gens, progress, objective.modules, objective.optimizers)
-                log.images(model, data, epoch, cfg.seed)
+                log.images(model, data, progress.epoch, cfg.seed)
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted; the last finished epoch is saved: continue with 'vaekit train --resume {out}'"
@@ -342,6 +252,140 @@ def _fit(
         if log is not None:
             log.close()
     return _finish(out, cfg, data, progress, posthoc=True, figures=figures, env=env, model=model)
+
+
+def _judge_epoch(
+    t: TrainConfig,
+    env: ddp.DistEnv,
+    out: Path,
+    model: VAE,
+    progress: Progress,
+    ep: _Epoch,
+    val: MeanELBO,
+    val_chunks: TensorChunks | StreamChunks | SparseChunks,
+    best_by: str,
+    started: float,
+    on_epoch: Callable[[dict, VAE], str | None] | None,
+) -> tuple[Progress, bool, dict[str, float]]:
+    """After an epoch: its validation score (ELBO, or a ranking metric of a ratings run), whether it is
+    the best so far, the schedules that read it, and whether training stops here (and why). Returns
+    the new progress, ``improved`` and the ranking metrics (empty unless ratings)."""
+    ranking = recsys.validation_ranking(model, val_chunks, best_by, env) if isinstance(val_chunks, SparseChunks) else {}
+    score = val.elbo if best_by == "elbo" else ranking[best_by]
+    epoch = progress.epoch + 1
+    if not math.isfinite(val.elbo):  # never saved, never reported as a best
+        raise TrainingError(
+            f"the validation ELBO is {val.elbo} after epoch {epoch}: training diverged, and the last good "
+            "checkpoint is intact; lower train.lr, set train.grad_clip, or check the data"
+        )
+    # rank 0's clock decides time limits, so every rank stops after the same epoch
+    elapsed = ddp.broadcast_float(progress.elapsed + ep.seconds + time.perf_counter() - started, env)
+    best = progress.best_val_elbo if best_by == "elbo" else progress.best_val_score
+    improved = score > best or (env.is_main and not (out / MODEL).exists())
+    plateau = progress.plateau
+    if t.lr_schedule == "plateau":
+        plateau = schedules.plateau_update(plateau, score, t.lr_patience, t.lr_gamma)
+    progress = replace(
+        progress,
+        epoch=epoch,
+        step=ep.step,
+        seen_batches=ep.seen_batches,
+        bad_steps=ep.bad,
+        consecutive_bad=ep.consecutive_bad,
+        best_val_elbo=max(val.elbo, progress.best_val_elbo),
+        best_val_score=max(score, progress.best_val_score),
+        best_epoch=epoch if improved else progress.best_epoch,
+        epochs_since_best=0 if improved else progress.epochs_since_best + 1,
+        plateau=plateau,
+        elapsed=elapsed,
+    )
+    if ep.step == 0 and ep.bad:
+        raise TrainingError(
+            f"every one of the {ep.bad} steps so far had a NaN/Inf loss or gradient; lower train.lr, "
+            "set train.grad_clip, or check the data for NaN/Inf values"
+        )
+    asked = None  # a stop reason from on_epoch (rank 0's, shared with every rank)
+    if on_epoch is not None:
+        seen = {
+            "epoch": epoch,
+            "val_elbo": val.elbo,
+            "val_recon_nll": val.recon_nll,
+            "val_kl": val.kl,
+            "elapsed": elapsed,
+        }
+        asked = on_epoch(seen, model) if env.is_main else None
+        if env.enabled and ddp.broadcast_float(float(bool(asked)), env):
+            asked = asked or "stopped on rank 0"
+    stop = _stop_reason(t, progress) or ("completed" if epoch >= t.epochs else "") or (asked or "")
+    if stop:
+        progress = replace(progress, finished=True, stop_reason=stop)
+    return progress, improved, ranking
+
+
+def _data_and_model(
+    cfg: RunConfig, data: DataSplits | StreamedSplits | RatingsSplits | None, device: torch.device, resume: bool
+) -> tuple[RunConfig, DataSplits | StreamedSplits | RatingsSplits, VAE]:
+    """The data (in memory, streamed from a big folder, or sparse ratings), the config completed from it
+    (a conditional model's classes, a mixed likelihood's columns) and the model built on ``device``,
+    after every check that can fail before anything is allocated or written."""
+    t = cfg.train
+    cfg = typed_data(cfg)  # a mixed likelihood reads the csv's columns typed
+    data = data if data is not None else open_data(cfg.data)  # in memory, or streamed from a big folder
+    cfg = _resolve_condition(cfg, data)
+    cfg = resolve_columns(cfg, data)  # a mixed likelihood's family per column, from the data
+    if isinstance(data, StreamedSplits) and cfg.model.posterior.kind == "vq":
+        raise ConfigError("model.posterior='vq' fits its code prior over the training split in memory: set data.streaming=false")
+    if isinstance(data, RatingsSplits) and cfg.model.posterior.kind == "vq":
+        raise ConfigError(
+            "model.posterior='vq' fits its code prior over dense training data, but ratings are held sparse: use another posterior"
+        )
+    if len(data.validation) == 0:
+        raise ConfigError(
+            f"the validation split of {data.name!r} is empty, so no epoch could be judged: raise data.validation_fraction"
+        )
+    check_model_fits(cfg.model, data.shape, training=True, batch_size=min(t.batch_size, len(data.train)))  # before allocating
+    model = build_model(cfg.model, data.shape).to(device)
+    if isinstance(data, DataSplits) and isinstance(model.likelihood, Likelihood):
+        model.likelihood.check_data(data.train.x)  # values outside the likelihood's support: a clear error now
+    if t.init_from and not resume:
+        _init_from(model, t.init_from)
+    return cfg, data, model
+
+
+def _metrics_row(
+    t: TrainConfig,
+    ep: _Epoch,
+    val: MeanELBO,
+    ranking: dict[str, float],
+    optimizer: torch.optim.Optimizer,
+    objective: TrainObjective,
+    progress: Progress,
+    steps_per_epoch: int,
+    started: float,
+) -> dict[str, Any]:
+    """One line of metrics.jsonl: the epoch's training means, validation numbers and schedule values."""
+    epoch, elapsed = progress.epoch, progress.elapsed
+    position = _position(t, elapsed, ep.seen_batches, steps_per_epoch)
+    return {
+        "epoch": epoch,
+        "step": ep.step,
+        "loss": ep.loss,
+        "recon_nll": ep.recon_nll,
+        "kl": ep.kl,
+        "val_elbo": val.elbo,
+        "val_recon_nll": val.recon_nll,
+        "val_kl": val.kl,
+        **{f"val_{name}": v for name, v in ranking.items()},
+        "lr": optimizer.param_groups[0]["lr"],
+        "kl_weight": schedules.kl_weight(position, steps_per_epoch, t.beta, t.kl_warmup_epochs),
+        **ep.extras,
+        **objective.logged(position),
+        "bad_steps": ep.bad,
+        "train_seconds": ep.seconds,  # the optimisation loop alone
+        "epoch_seconds": ep.seconds + time.perf_counter() - started,  # with validation
+        "threads": torch.get_num_threads(),  # train.threads = "auto" chooses it at start
+        **({"budget_used": schedules.budget_fraction(elapsed, t.max_time)} if t.schedule_by == "time" and t.max_time else {}),
+    }
 
 
 def _train_epoch(
