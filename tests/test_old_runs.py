@@ -20,7 +20,7 @@ EXPECTED = {  # run -> (likelihood, posterior, prior, objective) as kind and opt
            {"kind": "elbo", "capacity_max": 0.0, "capacity_steps": 10000}),
     "planar_capacity": ({"kind": "bernoulli"}, {"kind": "planar", "steps": 2}, {"kind": "normal"},
                         {"kind": "elbo", "capacity_max": 5.0, "capacity_steps": 10}),
-    "iaf_mixture_dlogistic": ({"kind": "dlogistic", "bins": 17}, {"kind": "iaf", "steps": 1, "hidden": 8},
+    "iaf_mixture_dlogistic": ({"kind": "dlogistic", "bins": 17, "location": "sigmoid"}, {"kind": "iaf", "steps": 1, "hidden": 8},
                               {"kind": "mixture", "components": 2}, {"kind": "elbo", "capacity_max": 0.0, "capacity_steps": 10000}),
 }  # fmt: skip
 

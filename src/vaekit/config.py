@@ -331,7 +331,10 @@ def _coerce_part(tp: type[Part], value: Any, key: str) -> Part:
     kind = table.pop("kind", None)
     if not isinstance(kind, str):
         raise ConfigError(f"{key}: the table needs kind = one of {', '.join(registry.names())}")
-    return tp(kind, _build(registry.get(kind).options, table, key))
+    options = registry.get(kind).options
+    if _LENIENT_LEGACY.get():  # a saved config.json: an option added later keeps the meaning the run was trained with
+        table = {**getattr(options, "SAVED_DEFAULTS", {}), **table}
+    return tp(kind, _build(options, table, key))
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:

@@ -70,6 +70,29 @@ def test_discretized_logistic_likelihood_shapes_and_samples_on_grid():
     torch.testing.assert_close(s * 255, torch.round(s * 255))
 
 
+def test_discretized_logistic_free_location_can_put_almost_all_mass_on_black():
+    """A black background pixel: an unbounded location can give it probability near one; a location
+    squashed into [0, 1] cannot pass sigmoid(half a bin / smallest scale) = 0.897."""
+    from vaekit.core.likelihoods.dlogistic import DiscretizedLogisticOptions
+
+    x = torch.zeros(1, 4)
+    h = torch.cat([torch.full((1, 4), -20.0), torch.full((1, 4), -7.0)], 1)  # location, log-scale
+    free = build_likelihood("dlogistic", (4,))(h).log_prob(x).exp() ** 0.25
+    squashed = build_likelihood("dlogistic", (4,), DiscretizedLogisticOptions(location="sigmoid"))(h).log_prob(x).exp() ** 0.25
+    assert float(free) > 0.999
+    assert abs(float(squashed) - 1 / (1 + math.exp(-(0.5 / 255) / math.exp(-7.0)))) < 1e-4
+
+
+def test_discretized_logistic_location_default_is_free_for_new_configs_and_sigmoid_for_saved_runs():
+    from vaekit.config import RunConfig
+
+    raw = {"model": {"likelihood": "dlogistic"}}
+    assert RunConfig.from_dict(raw).model.likelihood.options.location == "free"
+    assert RunConfig.from_dict(raw, saved=True).model.likelihood.options.location == "sigmoid"
+    saved_new = {"model": {"likelihood": {"kind": "dlogistic", "bins": 256, "location": "free"}}}
+    assert RunConfig.from_dict(saved_new, saved=True).model.likelihood.options.location == "free"
+
+
 def test_unknown_likelihood_is_a_clear_error():
     from vaekit.errors import ConfigError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -12,15 +13,24 @@ from torch.types import _size
 
 from vaekit.config_checks import integer
 from vaekit.core.likelihoods import Likelihood
+from vaekit.errors import ConfigError
 from vaekit.registry import LIKELIHOODS
 
 
 @dataclass(frozen=True)
 class DiscretizedLogisticOptions:
     bins: int = 256  # number of intensity levels (256 for 8-bit images)
+    # "free": the decoder's location is unbounded, so an edge level (a black background) can take
+    # almost all the mass; "sigmoid": squashed into [0, 1], which caps P(x = 0) near 0.9 (about 0.15
+    # bits per background pixel: see BENCHMARKS.md); what runs saved before this option used.
+    location: Literal["free", "sigmoid"] = "free"
+
+    SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"location": "sigmoid"}  # what a config.json without the key meant
 
     def __post_init__(self) -> None:
         integer("model.likelihood.bins", self.bins, 2)
+        if self.location not in ("free", "sigmoid"):
+            raise ConfigError(f"model.likelihood.location must be 'free' or 'sigmoid', got {self.location!r}")
 
 
 class DiscretizedLogistic(Distribution):
@@ -85,9 +95,11 @@ class DiscretizedLogisticLikelihood(Likelihood):
     def __init__(self, data_shape: tuple[int, ...], options: DiscretizedLogisticOptions = DiscretizedLogisticOptions()):
         super().__init__(data_shape)
         self.bins = options.bins
+        self.location = options.location
 
     def forward(self, h: torch.Tensor) -> Distribution:
         loc, log_scale = self._split(h)
-        loc = torch.sigmoid(loc)  # keep the location in [0, 1]
+        if self.location == "sigmoid":
+            loc = torch.sigmoid(loc)
         log_scale = log_scale.clamp(min=-7.0)
         return self._wrap(DiscretizedLogistic(loc, log_scale, bins=self.bins))
