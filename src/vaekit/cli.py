@@ -16,7 +16,7 @@ from vaekit.errors import VaekitError
 # ------------------------------------------------------------------------------------- main
 
 # each module has register(subparsers) and imports nothing heavy at module level
-COMMAND_MODULES = ["train", "basic", "evaluate", "explore", "detect", "samplers"]
+COMMAND_MODULES = ["train", "basic", "evaluate", "explore", "detect", "samplers", "compress"]
 
 
 def build_parser() -> argparse.ArgumentParser:

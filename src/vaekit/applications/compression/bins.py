@@ -1,0 +1,152 @@
+"""Entropy coding of integer symbols on constriction's ANS stack, one binary decision at a time.
+
+A symbol in ``[0, 2**bits)`` is coded as ``bits`` binary decisions, most significant first: at
+each step the interval of possible symbols is halved, and the decision is coded with the two
+halves' probability masses (a two-column :class:`constriction.stream.model.Categorical`, which
+quantises the masses to integers deterministically). A distribution only has to give its tail
+masses at interval edges, so a latent with 65,536 bins costs 16 decisions and 16 CDF values
+instead of a 65,536-entry table. Decoding the decisions pops a symbol (a draw from the
+distribution, driven by the bits on the stack); encoding them pushes one back.
+
+Every decision is coded for all symbols of a batch in one call (arrays of n symbols).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Protocol
+
+import numpy as np
+
+from vaekit.applications.compression.quantize import normal_bins, normal_cdf, sigmoid
+
+TINY = 1e-200  # masses below this in both halves: code the decision as a fair coin
+
+
+@cache
+def constriction() -> Any:
+    """The constriction package, or a clear error saying how to install it."""
+    try:
+        import constriction as c
+    except ImportError:
+        from vaekit.applications.compression.errors import CompressionError
+
+        raise CompressionError("compression needs the constriction package: pip install 'vaekit[compress]'") from None
+    return c
+
+
+def _two_way() -> Any:
+    return constriction().stream.model.Categorical(perfect=False)
+
+
+class Tails(Protocol):
+    """A distribution over ``[0, 2**bits)`` for each of n symbols, known by its tails at edges."""
+
+    bits: int
+
+    def tails(self, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P(X < edge) and P(X >= edge) for each symbol (edge: (n,) integers in [0, 2**bits])."""
+        ...
+
+
+@dataclass(frozen=True)
+class BinnedGaussian:
+    """N(mu, sigma^2) over the bins of equal N(0, 1) mass (``normal_bins(bits)``); mu, sigma (n,)."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    bits: int
+
+    def tails(self, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = (normal_bins(self.bits)[0][edge] - self.mu) / self.sigma  # (n,); -inf and inf at the ends
+        return normal_cdf(t), normal_cdf(-t)
+
+
+@dataclass(frozen=True)
+class DiscretizedLogistic:
+    """The discretized logistic of ``levels`` intensities k / (levels - 1) (edge bins take the tails);
+    loc (n,) in [0, 1], inv_scale (n,) = exp(-log_scale)."""
+
+    loc: np.ndarray
+    inv_scale: np.ndarray
+    levels: int
+
+    @property
+    def bits(self) -> int:
+        return max(1, int(self.levels - 1).bit_length())
+
+    def tails(self, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # edge j sits between intensities j - 1 and j; edges 0 and >= levels are the ends of the support
+        t = ((edge - 0.5) / (self.levels - 1) - self.loc) * self.inv_scale
+        lower, upper = sigmoid(t), sigmoid(-t)
+        at_start, past_end = edge <= 0, edge >= self.levels
+        lower = np.where(at_start, 0.0, np.where(past_end, 1.0, lower))
+        upper = np.where(at_start, 1.0, np.where(past_end, 0.0, upper))
+        return lower, upper
+
+
+def _mass(la: np.ndarray, ua: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """P(a <= X < b) from the tails at a and b, differencing the smaller tail (no cancellation)."""
+    return np.maximum(np.where(la + lb < 1.0, lb - la, ua - ub), 0.0)
+
+
+def _split(lo: tuple, mid: tuple, hi: tuple) -> np.ndarray:
+    """(n, 2) masses of the lower and upper half of each interval."""
+    left, right = _mass(*lo, *mid), _mass(*mid, *hi)
+    probs = np.stack([left, right], 1)  # (n, 2)
+    probs[(left + right) < TINY] = 1.0  # an interval the distribution puts (numerically) nothing in
+    return probs
+
+
+def pop(coder: Any, dist: Tails, n: int) -> np.ndarray:
+    """Decode n symbols (n,) int64 under ``dist``."""
+    model = _two_way()
+    lo, hi = np.zeros(n, np.int64), np.full(n, 2**dist.bits, np.int64)
+    t_lo, t_hi = dist.tails(lo), dist.tails(hi)
+    for level in range(dist.bits):
+        mid = lo + 2 ** (dist.bits - 1 - level)
+        t_mid = dist.tails(mid)
+        up = coder.decode(model, _split(t_lo, t_mid, t_hi)) == 1  # (n,)
+        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+        t_lo = (np.where(up, t_mid[0], t_lo[0]), np.where(up, t_mid[1], t_lo[1]))
+        t_hi = (np.where(up, t_hi[0], t_mid[0]), np.where(up, t_hi[1], t_mid[1]))
+    return lo
+
+
+def push(coder: Any, dist: Tails, symbols: np.ndarray) -> None:
+    """Encode ``symbols`` (n,) under ``dist``: the exact inverse of :func:`pop`."""
+    model = _two_way()
+    n = len(symbols)
+    lo, hi = np.zeros(n, np.int64), np.full(n, 2**dist.bits, np.int64)
+    t_lo, t_hi = dist.tails(lo), dist.tails(hi)
+    decisions = []
+    for level in range(dist.bits):
+        shift = dist.bits - 1 - level
+        mid = lo + 2**shift
+        t_mid = dist.tails(mid)
+        up = ((symbols >> shift) & 1) == 1
+        decisions.append((up.astype(np.int32), _split(t_lo, t_mid, t_hi)))
+        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+        t_lo = (np.where(up, t_mid[0], t_lo[0]), np.where(up, t_mid[1], t_lo[1]))
+        t_hi = (np.where(up, t_hi[0], t_mid[0]), np.where(up, t_hi[1], t_mid[1]))
+    for up, probs in reversed(decisions):  # a stack: the first decision popped is the last pushed
+        coder.encode_reverse(up, model, probs)
+
+
+def push_binary(coder: Any, p: np.ndarray, bits: np.ndarray) -> None:
+    """Encode binary symbols (n,) with masses p (n, 2) = (P(0), P(1))."""
+    coder.encode_reverse(bits.astype(np.int32), _two_way(), p)
+
+
+def pop_binary(coder: Any, p: np.ndarray) -> np.ndarray:
+    return coder.decode(_two_way(), p).astype(np.int64)
+
+
+def push_uniform(coder: Any, symbols: np.ndarray, bits: int) -> None:
+    """Encode symbols (n,) in [0, 2**bits) at exactly ``bits`` bits each (the equal-mass prior bins)."""
+    coder.encode_reverse(symbols.astype(np.int32), constriction().stream.model.Uniform(2**bits))
+
+
+def pop_uniform(coder: Any, n: int, bits: int) -> np.ndarray:
+    return coder.decode(constriction().stream.model.Uniform(2**bits), n).astype(np.int64)
