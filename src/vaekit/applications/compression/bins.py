@@ -13,7 +13,7 @@ Every decision is coded for all symbols of a batch in one call (arrays of n symb
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
@@ -99,52 +99,84 @@ def _split(lo: tuple, mid: tuple, hi: tuple) -> np.ndarray:
     return probs
 
 
-def pop(coder: Any, dist: Tails, n: int) -> np.ndarray:
+@dataclass
+class Ledger:
+    """The information content in bits of every decision coded, by name: the ideal code length
+    that the ANS stack's real size is compared with. A probability below 2**-24 counts as 2**-24,
+    the least constriction gives any symbol."""
+
+    bits: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, probs: np.ndarray, choice: np.ndarray) -> None:
+        p = np.maximum(probs[np.arange(len(choice)), choice] / probs.sum(1), 2.0**-24)
+        self.bits[name] = self.bits.get(name, 0.0) - float(np.log2(p).sum())
+
+
+def _halve(dist: Tails, level: int, lo: np.ndarray, hi: np.ndarray, t_lo: tuple, t_hi: tuple) -> tuple:
+    """The midpoints of the intervals [lo, hi) at ``level``, their tails and the halves' masses (n, 2)."""
+    mid = lo + 2 ** (dist.bits - 1 - level)
+    t_mid = dist.tails(mid)
+    return mid, t_mid, _split(t_lo, t_mid, t_hi)
+
+
+def _narrow(up: np.ndarray, lo, hi, mid, t_lo: tuple, t_mid: tuple, t_hi: tuple) -> tuple:
+    """Keep the upper half where ``up``, the lower elsewhere."""
+    lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+    t_lo = (np.where(up, t_mid[0], t_lo[0]), np.where(up, t_mid[1], t_lo[1]))
+    t_hi = (np.where(up, t_hi[0], t_mid[0]), np.where(up, t_hi[1], t_mid[1]))
+    return lo, hi, t_lo, t_hi
+
+
+def _start(dist: Tails, n: int) -> tuple:
+    lo, hi = np.zeros(n, np.int64), np.full(n, 2**dist.bits, np.int64)
+    return lo, hi, dist.tails(lo), dist.tails(hi)
+
+
+def pop(coder: Any, dist: Tails, n: int, ledger: Ledger | None = None, name: str = "") -> np.ndarray:
     """Decode n symbols (n,) int64 under ``dist``."""
     model = _two_way()
-    lo, hi = np.zeros(n, np.int64), np.full(n, 2**dist.bits, np.int64)
-    t_lo, t_hi = dist.tails(lo), dist.tails(hi)
+    lo, hi, t_lo, t_hi = _start(dist, n)
     for level in range(dist.bits):
-        mid = lo + 2 ** (dist.bits - 1 - level)
-        t_mid = dist.tails(mid)
-        up = coder.decode(model, _split(t_lo, t_mid, t_hi)) == 1  # (n,)
-        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-        t_lo = (np.where(up, t_mid[0], t_lo[0]), np.where(up, t_mid[1], t_lo[1]))
-        t_hi = (np.where(up, t_hi[0], t_mid[0]), np.where(up, t_hi[1], t_mid[1]))
+        mid, t_mid, probs = _halve(dist, level, lo, hi, t_lo, t_hi)
+        choice = coder.decode(model, probs)  # (n,) 0 or 1
+        if ledger is not None:
+            ledger.add(name, probs, choice)
+        lo, hi, t_lo, t_hi = _narrow(choice == 1, lo, hi, mid, t_lo, t_mid, t_hi)
     return lo
 
 
-def push(coder: Any, dist: Tails, symbols: np.ndarray) -> None:
+def push(coder: Any, dist: Tails, symbols: np.ndarray, ledger: Ledger | None = None, name: str = "") -> None:
     """Encode ``symbols`` (n,) under ``dist``: the exact inverse of :func:`pop`."""
     model = _two_way()
-    n = len(symbols)
-    lo, hi = np.zeros(n, np.int64), np.full(n, 2**dist.bits, np.int64)
-    t_lo, t_hi = dist.tails(lo), dist.tails(hi)
+    lo, hi, t_lo, t_hi = _start(dist, len(symbols))
     decisions = []
     for level in range(dist.bits):
-        shift = dist.bits - 1 - level
-        mid = lo + 2**shift
-        t_mid = dist.tails(mid)
-        up = ((symbols >> shift) & 1) == 1
-        decisions.append((up.astype(np.int32), _split(t_lo, t_mid, t_hi)))
-        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-        t_lo = (np.where(up, t_mid[0], t_lo[0]), np.where(up, t_mid[1], t_lo[1]))
-        t_hi = (np.where(up, t_hi[0], t_mid[0]), np.where(up, t_hi[1], t_mid[1]))
-    for up, probs in reversed(decisions):  # a stack: the first decision popped is the last pushed
-        coder.encode_reverse(up, model, probs)
+        mid, t_mid, probs = _halve(dist, level, lo, hi, t_lo, t_hi)
+        choice = ((symbols >> (dist.bits - 1 - level)) & 1).astype(np.int32)
+        decisions.append((choice, probs))
+        if ledger is not None:
+            ledger.add(name, probs, choice)
+        lo, hi, t_lo, t_hi = _narrow(choice == 1, lo, hi, mid, t_lo, t_mid, t_hi)
+    for choice, probs in reversed(decisions):  # a stack: the first decision popped is the last pushed
+        coder.encode_reverse(choice, model, probs)
 
 
-def push_binary(coder: Any, p: np.ndarray, bits: np.ndarray) -> None:
+def push_binary(coder: Any, p: np.ndarray, bits: np.ndarray, ledger: Ledger | None = None, name: str = "") -> None:
     """Encode binary symbols (n,) with masses p (n, 2) = (P(0), P(1))."""
-    coder.encode_reverse(bits.astype(np.int32), _two_way(), p)
+    choice = bits.astype(np.int32)
+    if ledger is not None:
+        ledger.add(name, p, choice)
+    coder.encode_reverse(choice, _two_way(), p)
 
 
 def pop_binary(coder: Any, p: np.ndarray) -> np.ndarray:
     return coder.decode(_two_way(), p).astype(np.int64)
 
 
-def push_uniform(coder: Any, symbols: np.ndarray, bits: int) -> None:
+def push_uniform(coder: Any, symbols: np.ndarray, bits: int, ledger: Ledger | None = None, name: str = "") -> None:
     """Encode symbols (n,) in [0, 2**bits) at exactly ``bits`` bits each (the equal-mass prior bins)."""
+    if ledger is not None:
+        ledger.bits[name] = ledger.bits.get(name, 0.0) + bits * len(symbols)
     coder.encode_reverse(symbols.astype(np.int32), constriction().stream.model.Uniform(2**bits))
 
 

@@ -84,11 +84,11 @@ class _Chain:
         inv_scale = exp_neg_table(LOG_SCALE)[self.r(params[1].numpy(), LOG_SCALE, SLOT_X + 1) - LOG_SCALE.imin]
         return bins.DiscretizedLogistic(loc, inv_scale, self.v.levels)
 
-    def push_x(self, px: Any, k: np.ndarray) -> None:
+    def push_x(self, px: Any, k: np.ndarray, ledger: bins.Ledger | None) -> None:
         if isinstance(px, np.ndarray):
-            bins.push_binary(self.coder, px, k)
+            bins.push_binary(self.coder, px, k, ledger, "x")
         else:
-            bins.push(self.coder, px, k)
+            bins.push(self.coder, px, k, ledger, "x")
 
     def pop_x(self, px: Any, m: int) -> np.ndarray:
         return bins.pop_binary(self.coder, px) if isinstance(px, np.ndarray) else bins.pop(self.coder, px, m)
@@ -103,9 +103,15 @@ def _data_sha256(k: np.ndarray) -> bytes:
 
 
 def compress_lossless(
-    view: CodingView, x: torch.Tensor, model_id: bytes, latent_bits: int = 16, max_batch: int = 1000
+    view: CodingView,
+    x: torch.Tensor,
+    model_id: bytes,
+    latent_bits: int = 16,
+    max_batch: int = 1000,
+    ledger: bins.Ledger | None = None,
 ) -> tuple[Header, bytes]:
-    """Code x (N, *shape) losslessly in one chained stream: (header, payload)."""
+    """Code x (N, *shape) losslessly in one chained stream: (header, payload). A ``ledger`` collects
+    the information content of what was coded: "x" and "prior" pushed, "posterior" popped (bits back)."""
     if not 1 <= latent_bits <= 20:
         raise CompressionError(f"latent_bits must be between 1 and 20, got {latent_bits}")
     if max_batch < 1:
@@ -125,11 +131,11 @@ def compress_lossless(
         z: list[np.ndarray] = []
         for i, d in enumerate(view.dims):  # pop z_1, then z_2 | z_1, ...
             q = chain.posterior(i, _x_float(kb, view.levels) if i == 0 else None, z[-1] if z else None)
-            z.append(bins.pop(coder, q, n * d).reshape(n, d))
-        chain.push_x(chain.likelihood(z), kb.reshape(-1))
+            z.append(bins.pop(coder, q, n * d, ledger, "posterior").reshape(n, d))
+        chain.push_x(chain.likelihood(z), kb.reshape(-1), ledger)
         for i in range(len(view.dims) - 1):  # push z_l under p(z_l | z_{l+1}), bottom up
-            bins.push(coder, chain.prior(i, z[i + 1]), z[i].reshape(-1))
-        bins.push_uniform(coder, z[-1].reshape(-1), latent_bits)
+            bins.push(coder, chain.prior(i, z[i + 1]), z[i].reshape(-1), ledger, "prior")
+        bins.push_uniform(coder, z[-1].reshape(-1), latent_bits, ledger, "prior")
         sizes.append(n)
         start += n
     header = Header(
