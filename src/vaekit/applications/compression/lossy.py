@@ -171,7 +171,7 @@ def _models(density: LatentDensity | None, quality: int, d: int) -> list:
     if density is not None:
         return [c.Categorical(density.probs(quality, j), perfect=False) for j in range(d)]
     r = int(np.ceil(PRIOR_SPAN / step(quality)))
-    return [c.QuantizedGaussian(-r, r, 0.0, 1.0 / step(quality))] * d
+    return [c.QuantizedGaussian(0, 2 * r, float(r), 1.0 / step(quality))] * d  # symbols shifted by r
 
 
 def _steps(density: LatentDensity | None, quality: int, d: int) -> np.ndarray:
