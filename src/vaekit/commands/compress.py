@@ -42,8 +42,8 @@ def _compress(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     run = RunDir(args.run_dir)
     model = run.load_model()
-    density = _density(run, model) if args.lossy and not args.prior else None
     ex = load_examples(run, args.data, args.split, args.data_dir).head(args.limit)
+    density = _density(run, model) if args.lossy and not args.prior else None
     names = ex.names if ex.split == "all" else ()  # a split's examples are named by index: nothing to store
     start = time.perf_counter()
     data = compress(

@@ -1,14 +1,18 @@
-"""Entropy coding of integer symbols on constriction's ANS stack, one binary decision at a time.
+"""Entropy coding of integer symbols on constriction's ANS stack, a few bits at a time.
 
-A symbol in ``[0, 2**bits)`` is coded as ``bits`` binary decisions, most significant first: at
-each step the interval of possible symbols is halved, and the decision is coded with the two
-halves' probability masses (a two-column :class:`constriction.stream.model.Categorical`, which
-quantises the masses to integers deterministically). A distribution only has to give its tail
-masses at interval edges, so a latent with 65,536 bins costs 16 decisions and 16 CDF values
-instead of a 65,536-entry table. Decoding the decisions pops a symbol (a draw from the
-distribution, driven by the bits on the stack); encoding them pushes one back.
+A symbol in ``[0, 2**bits)`` is coded as a few decisions, most significant bits first: at
+each step the interval of possible symbols is split in four (two bits; in two for an odd bit
+count's first step), and the decision is coded with the parts' probability masses (a
+:class:`constriction.stream.model.Categorical`, which quantises the masses to integers
+deterministically). A distribution only has to give its CDF at interval edges, so a latent with
+65,536 bins costs 8 decisions and 24 CDF values instead of a 65,536-entry table. Decoding the
+decisions pops a symbol (a draw from the distribution, driven by the bits on the stack); encoding
+them pushes one back.
 
-Every decision is coded for all symbols of a batch in one call (arrays of n symbols).
+Every decision is coded for all symbols of a batch in one call (arrays of n symbols). CDF
+differences are accurate to ~1e-16, far below the 2**-24 resolution of the coder's probabilities;
+parts that all have (numerically) no mass are coded as equally likely. Arrays handed to
+constriction must be C-contiguous: it reads a strided (n, k) view as if it were not.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 
 from vaekit.applications.compression.quantize import normal_bins, normal_cdf, sigmoid
 
-TINY = 1e-200  # masses below this in both halves: code the decision as a fair coin
+FLOOR = 1e-300  # added to every part: an interval without mass splits evenly, others are unchanged
 
 
 @cache
@@ -36,17 +40,18 @@ def constriction() -> Any:
     return c
 
 
-def _two_way() -> Any:
+@cache
+def _categorical() -> Any:
     return constriction().stream.model.Categorical(perfect=False)
 
 
-class Tails(Protocol):
-    """A distribution over ``[0, 2**bits)`` for each of n symbols, known by its tails at edges."""
+class Binned(Protocol):
+    """A distribution over ``[0, 2**bits)`` for each of n symbols, known by its CDF at edges."""
 
     bits: int
 
-    def tails(self, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """P(X < edge) and P(X >= edge) for each symbol (edge: (n,) integers in [0, 2**bits])."""
+    def cdf(self, edge: np.ndarray) -> np.ndarray:
+        """P(X < edge) for each symbol; edge (k, n) integers in [1, 2**bits - 1], k edges per symbol."""
         ...
 
 
@@ -58,9 +63,11 @@ class BinnedGaussian:
     sigma: np.ndarray
     bits: int
 
-    def tails(self, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t = (normal_bins(self.bits)[0][edge] - self.mu) / self.sigma  # (n,); -inf and inf at the ends
-        return normal_cdf(t), normal_cdf(-t)
+    def cdf(self, edge: np.ndarray) -> np.ndarray:
+        t = normal_bins(self.bits)[0][edge]  # (k, n) bin edges in z
+        t -= self.mu
+        t /= self.sigma
+        return normal_cdf(t)
 
 
 @dataclass(frozen=True)
@@ -76,27 +83,13 @@ class DiscretizedLogistic:
     def bits(self) -> int:
         return max(1, int(self.levels - 1).bit_length())
 
-    def tails(self, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # edge j sits between intensities j - 1 and j; edges 0 and >= levels are the ends of the support
-        t = ((edge - 0.5) / (self.levels - 1) - self.loc) * self.inv_scale
-        lower, upper = sigmoid(t), sigmoid(-t)
-        at_start, past_end = edge <= 0, edge >= self.levels
-        lower = np.where(at_start, 0.0, np.where(past_end, 1.0, lower))
-        upper = np.where(at_start, 1.0, np.where(past_end, 0.0, upper))
-        return lower, upper
-
-
-def _mass(la: np.ndarray, ua: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
-    """P(a <= X < b) from the tails at a and b, differencing the smaller tail (no cancellation)."""
-    return np.maximum(np.where(la + lb < 1.0, lb - la, ua - ub), 0.0)
-
-
-def _split(lo: tuple, mid: tuple, hi: tuple) -> np.ndarray:
-    """(n, 2) masses of the lower and upper half of each interval."""
-    left, right = _mass(*lo, *mid), _mass(*mid, *hi)
-    probs = np.stack([left, right], 1)  # (n, 2)
-    probs[(left + right) < TINY] = 1.0  # an interval the distribution puts (numerically) nothing in
-    return probs
+    def cdf(self, edge: np.ndarray) -> np.ndarray:
+        # edge j sits between intensities j - 1 and j; from ``levels`` on, the support has ended
+        t = (edge - 0.5) * (1.0 / (self.levels - 1))  # (k, n)
+        t -= self.loc
+        t *= self.inv_scale
+        c = sigmoid(t)
+        return c if self.levels == 2**self.bits else np.where(edge >= self.levels, 1.0, c)
 
 
 @dataclass
@@ -112,53 +105,67 @@ class Ledger:
         self.bits[name] = self.bits.get(name, 0.0) - float(np.log2(p).sum())
 
 
-def _halve(dist: Tails, level: int, lo: np.ndarray, hi: np.ndarray, t_lo: tuple, t_hi: tuple) -> tuple:
-    """The midpoints of the intervals [lo, hi) at ``level``, their tails and the halves' masses (n, 2)."""
-    mid = lo + 2 ** (dist.bits - 1 - level)
-    t_mid = dist.tails(mid)
-    return mid, t_mid, _split(t_lo, t_mid, t_hi)
+class _Walk:
+    """The intervals [lo, lo + 2**left) of n symbols, split in four (or two) one decision at a time.
+
+    Four-way decisions code two bits each: half the coder calls of binary ones, for three CDF
+    values per decision instead of two."""
+
+    def __init__(self, dist: Binned, n: int):
+        self.dist, self.left = dist, dist.bits
+        self.lo = np.zeros(n, np.int64)
+        self.c_lo, self.c_hi = np.zeros(n), np.ones(n)  # CDF at the interval's ends
+
+    def levels(self) -> list[int]:
+        """Bits decided at each step: one first when the count is odd, then two at a time."""
+        return [1] * (self.left % 2) + [2] * (self.left // 2)
+
+    def split(self, bits: int) -> np.ndarray:
+        """The (n, 2**bits) masses of the interval's parts."""
+        k, n = 2**bits, len(self.lo)
+        self.width = 2 ** (self.left - bits)
+        cuts = np.empty((k + 1, n))  # CDF at the parts' edges; rows keep every operation contiguous
+        cuts[0], cuts[k] = self.c_lo, self.c_hi
+        cuts[1:k] = self.dist.cdf(self.lo + self.width * np.arange(1, k)[:, None])
+        probs = cuts[1:] - cuts[:-1]  # (k, n)
+        np.maximum(probs, 0.0, out=probs)
+        probs += FLOOR
+        self.cuts, self.left = cuts.reshape(-1), self.left - bits
+        return np.ascontiguousarray(probs.T)  # constriction reads the (n, k) buffer as laid out in C order
+
+    def narrow(self, choice: np.ndarray) -> None:
+        """Keep part ``choice`` (n,) of each interval (a gather, not np.where: random masks are slow)."""
+        n = len(self.lo)
+        self.lo = self.lo + self.width * choice
+        at = choice * n + np.arange(n)  # flat index of each symbol's lower cut in the (k + 1, n) rows
+        self.c_lo, self.c_hi = self.cuts[at], self.cuts[at + n]
 
 
-def _narrow(up: np.ndarray, lo, hi, mid, t_lo: tuple, t_mid: tuple, t_hi: tuple) -> tuple:
-    """Keep the upper half where ``up``, the lower elsewhere."""
-    lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-    t_lo = (np.where(up, t_mid[0], t_lo[0]), np.where(up, t_mid[1], t_lo[1]))
-    t_hi = (np.where(up, t_hi[0], t_mid[0]), np.where(up, t_hi[1], t_mid[1]))
-    return lo, hi, t_lo, t_hi
-
-
-def _start(dist: Tails, n: int) -> tuple:
-    lo, hi = np.zeros(n, np.int64), np.full(n, 2**dist.bits, np.int64)
-    return lo, hi, dist.tails(lo), dist.tails(hi)
-
-
-def pop(coder: Any, dist: Tails, n: int, ledger: Ledger | None = None, name: str = "") -> np.ndarray:
+def pop(coder: Any, dist: Binned, n: int, ledger: Ledger | None = None, name: str = "") -> np.ndarray:
     """Decode n symbols (n,) int64 under ``dist``."""
-    model = _two_way()
-    lo, hi, t_lo, t_hi = _start(dist, n)
-    for level in range(dist.bits):
-        mid, t_mid, probs = _halve(dist, level, lo, hi, t_lo, t_hi)
-        choice = coder.decode(model, probs)  # (n,) 0 or 1
+    walk = _Walk(dist, n)
+    for bits in walk.levels():
+        probs = walk.split(bits)
+        choice = coder.decode(_categorical(), probs)  # (n,) in [0, 2**bits)
         if ledger is not None:
             ledger.add(name, probs, choice)
-        lo, hi, t_lo, t_hi = _narrow(choice == 1, lo, hi, mid, t_lo, t_mid, t_hi)
-    return lo
+        walk.narrow(choice)
+    return walk.lo
 
 
-def push(coder: Any, dist: Tails, symbols: np.ndarray, ledger: Ledger | None = None, name: str = "") -> None:
+def push(coder: Any, dist: Binned, symbols: np.ndarray, ledger: Ledger | None = None, name: str = "") -> None:
     """Encode ``symbols`` (n,) under ``dist``: the exact inverse of :func:`pop`."""
-    model = _two_way()
-    lo, hi, t_lo, t_hi = _start(dist, len(symbols))
+    walk = _Walk(dist, len(symbols))
     decisions = []
-    for level in range(dist.bits):
-        mid, t_mid, probs = _halve(dist, level, lo, hi, t_lo, t_hi)
-        choice = ((symbols >> (dist.bits - 1 - level)) & 1).astype(np.int32)
+    for bits in walk.levels():
+        probs = walk.split(bits)
+        choice = ((symbols >> walk.left) & (2**bits - 1)).astype(np.int32)
         decisions.append((choice, probs))
         if ledger is not None:
             ledger.add(name, probs, choice)
-        lo, hi, t_lo, t_hi = _narrow(choice == 1, lo, hi, mid, t_lo, t_mid, t_hi)
+        walk.narrow(choice)
     for choice, probs in reversed(decisions):  # a stack: the first decision popped is the last pushed
-        coder.encode_reverse(choice, model, probs)
+        coder.encode_reverse(choice, _categorical(), probs)
 
 
 def push_binary(coder: Any, p: np.ndarray, bits: np.ndarray, ledger: Ledger | None = None, name: str = "") -> None:
@@ -166,11 +173,11 @@ def push_binary(coder: Any, p: np.ndarray, bits: np.ndarray, ledger: Ledger | No
     choice = bits.astype(np.int32)
     if ledger is not None:
         ledger.add(name, p, choice)
-    coder.encode_reverse(choice, _two_way(), p)
+    coder.encode_reverse(choice, _categorical(), np.ascontiguousarray(p))
 
 
 def pop_binary(coder: Any, p: np.ndarray) -> np.ndarray:
-    return coder.decode(_two_way(), p).astype(np.int64)
+    return coder.decode(_categorical(), np.ascontiguousarray(p)).astype(np.int64)
 
 
 def push_uniform(coder: Any, symbols: np.ndarray, bits: int, ledger: Ledger | None = None, name: str = "") -> None:

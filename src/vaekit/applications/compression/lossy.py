@@ -190,7 +190,7 @@ def compress_lossy(
     sym = np.clip(np.rint(mu.numpy() / _steps(density, quality, d)).astype(np.int64), lo, lo + width - 1) - lo  # (N, d)
     coder = bins.constriction().stream.stack.AnsCoder()
     for j, m in enumerate(_models(density, quality, d)):
-        coder.encode_reverse(sym[:, j].astype(np.int32), m)
+        coder.encode_reverse(np.ascontiguousarray(sym[:, j], dtype=np.int32), m)
     header = Header(
         mode=LOSSY, model_id=mid, count=len(x), shape=tuple(x.shape[1:]), quality=quality,
         density_id=density.id if density is not None else b"",

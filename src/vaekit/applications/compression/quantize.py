@@ -131,28 +131,37 @@ TABLE_RANGE = 40.0  # arguments clipped to [-40, 40]; beyond, the tails are belo
 
 
 @cache
-def _table(kind: str) -> np.ndarray:
+def _table(kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Values at the grid points and the slopes to the next point."""
     n = int(2 * TABLE_RANGE * 2**TABLE_BITS) + 2
     t = [-TABLE_RANGE + i / 2**TABLE_BITS for i in range(n)]
     if kind == "phi":  # standard normal CDF
-        return np.array([0.5 * math.erfc(-x / math.sqrt(2.0)) for x in t])
-    return np.array([1.0 / (1.0 + math.exp(-x)) for x in t])  # logistic sigmoid
+        v = np.array([0.5 * math.erfc(-x / math.sqrt(2.0)) for x in t])
+    else:  # logistic sigmoid
+        v = np.array([1.0 / (1.0 + math.exp(-x)) for x in t])
+    return v, np.append(np.diff(v), 0.0)
 
 
 def _interp(kind: str, t: np.ndarray) -> np.ndarray:
-    """Linear interpolation in a fixed table: monotone, and only + - * / after the lookup."""
-    table = _table(kind)
-    y = (np.clip(t, -TABLE_RANGE, TABLE_RANGE) + TABLE_RANGE) * float(2**TABLE_BITS)
-    i = np.minimum(np.floor(y), len(table) - 2).astype(np.int64)
-    w = y - i
-    return table[i] + w * (table[i + 1] - table[i])
+    """Linear interpolation in a fixed table, overwriting ``t``: monotone, and only + - * after the lookup."""
+    values, slopes = _table(kind)
+    t *= float(2**TABLE_BITS)
+    t += TABLE_RANGE * 2**TABLE_BITS
+    np.clip(t, 0.0, len(values) - 2.0, out=t)
+    i = t.astype(np.int64)  # floor: t >= 0
+    t -= i  # the weight of the next grid point
+    t *= slopes[i]
+    t += values[i]
+    return t
 
 
 def normal_cdf(t: np.ndarray) -> np.ndarray:
+    """The standard normal CDF at t (float64), computed in place."""
     return _interp("phi", t)
 
 
 def sigmoid(t: np.ndarray) -> np.ndarray:
+    """The logistic sigmoid at t (float64), computed in place."""
     return _interp("sigmoid", t)
 
 

@@ -98,11 +98,11 @@ def to_levels(x: torch.Tensor, levels: int) -> np.ndarray:
     """x (N, *shape) in [0, 1] on the grid k / (levels - 1) -> the integers k (int64), or an error."""
     if levels > 2**16:
         raise CompressionError(f"a discretized logistic with {levels} bins is too fine to code: use at most 65536")
-    a = x.detach().cpu().to(torch.float64).numpy()
-    k = np.rint(a * (levels - 1))
-    off = ~np.isfinite(a) | (np.abs(a * (levels - 1) - k) > 1e-3) | (k < 0) | (k > levels - 1)
+    scaled = x.detach().cpu().to(torch.float64) * (levels - 1)
+    k = torch.round(scaled)
+    off = ~((scaled - k).abs() <= 1e-3) | (k < 0) | (k > levels - 1)  # NaN fails the first test
     if off.any():
-        i = int(np.flatnonzero(off.reshape(len(a), -1).any(1))[0])
+        i = int(off.reshape(len(k), -1).any(1).nonzero()[0, 0])
         what = "binary (0 or 1)" if levels == 2 else f"{levels}-level (k / {levels - 1})"
         hint = (
             "binarise it (a binarized source, or data.binarize = 'static')"
@@ -110,7 +110,7 @@ def to_levels(x: torch.Tensor, levels: int) -> np.ndarray:
             else "pass 8-bit images (mnist, a folder of PNGs)"
         )
         raise CompressionError(f"this model codes {what} values, but example {i} has others: {hint}")
-    return k.astype(np.int64)
+    return k.to(torch.int64).numpy()
 
 
 def from_levels(k: np.ndarray, levels: int) -> torch.Tensor:
