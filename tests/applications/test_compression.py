@@ -39,7 +39,7 @@ def test_popping_a_binned_gaussian_draws_from_it_and_pushing_back_restores_the_s
     n, mu, sigma = 20000, 0.7, 0.2
     coder = _coder(words=20000)
     before = coder.get_compressed().copy()
-    dist = bins.BinnedGaussian(np.full(n, mu), np.full(n, sigma), 16)
+    dist = bins.BinnedGaussian(np.full(n, mu), np.full(n, 1 / sigma), 16)
     z = bins.pop(coder, dist, n)
     centres = normal_bins(16)[1][z]
     assert abs(centres.mean() - mu) < 4 * sigma / math.sqrt(n)
@@ -65,7 +65,7 @@ def test_pushing_costs_the_information_content():
     n = 5000
     coder = bins.constriction().stream.stack.AnsCoder()
     ledger = bins.Ledger()
-    dist = bins.BinnedGaussian(rng.normal(0, 1, n), np.exp(rng.normal(-2, 0.5, n)), 12)
+    dist = bins.BinnedGaussian(rng.normal(0, 1, n), np.exp(rng.normal(2, 0.5, n)), 12)
     symbols = bins.pop(_coder(words=5000, seed=3), dist, n)  # typical symbols of dist
     bins.push(coder, dist, symbols, ledger, "z")
     assert abs(coder.num_bits() - ledger.bits["z"]) < 64 + 1e-3 * ledger.bits["z"]

@@ -25,7 +25,7 @@ import numpy as np
 
 from vaekit.applications.compression.quantize import normal_bins, normal_cdf, sigmoid
 
-FLOOR = 1e-300  # added to every part: an interval without mass splits evenly, others are unchanged
+FLOOR = 1e-300  # the least mass of a part: an interval without mass splits evenly, others are unchanged
 
 
 @cache
@@ -50,24 +50,26 @@ class Binned(Protocol):
 
     bits: int
 
-    def cdf(self, edge: np.ndarray) -> np.ndarray:
-        """P(X < edge) for each symbol; edge (k, n) integers in [1, 2**bits - 1], k edges per symbol."""
+    def cdf(self, edge: np.ndarray, out: np.ndarray) -> None:
+        """Write P(X < edge) for each symbol into ``out``; edge and out (k, n): k edges per symbol,
+        integers in [1, 2**bits - 1]."""
         ...
 
 
 @dataclass(frozen=True)
 class BinnedGaussian:
-    """N(mu, sigma^2) over the bins of equal N(0, 1) mass (``normal_bins(bits)``); mu, sigma (n,)."""
+    """N(mu, sigma^2) over the bins of equal N(0, 1) mass (``normal_bins(bits)``); mu and
+    inv_sigma = 1 / sigma (n,)."""
 
     mu: np.ndarray
-    sigma: np.ndarray
+    inv_sigma: np.ndarray
     bits: int
 
-    def cdf(self, edge: np.ndarray) -> np.ndarray:
-        t = normal_bins(self.bits)[0][edge]  # (k, n) bin edges in z
-        t -= self.mu
-        t /= self.sigma
-        return normal_cdf(t)
+    def cdf(self, edge: np.ndarray, out: np.ndarray) -> None:
+        np.take(normal_bins(self.bits)[0], edge, out=out)  # (k, n) bin edges in z
+        out -= self.mu
+        out *= self.inv_sigma
+        normal_cdf(out)
 
 
 @dataclass(frozen=True)
@@ -83,13 +85,15 @@ class DiscretizedLogistic:
     def bits(self) -> int:
         return max(1, int(self.levels - 1).bit_length())
 
-    def cdf(self, edge: np.ndarray) -> np.ndarray:
+    def cdf(self, edge: np.ndarray, out: np.ndarray) -> None:
         # edge j sits between intensities j - 1 and j; from ``levels`` on, the support has ended
-        t = (edge - 0.5) * (1.0 / (self.levels - 1))  # (k, n)
-        t -= self.loc
-        t *= self.inv_scale
-        c = sigmoid(t)
-        return c if self.levels == 2**self.bits else np.where(edge >= self.levels, 1.0, c)
+        np.subtract(edge, 0.5, out=out)
+        out *= 1.0 / (self.levels - 1)
+        out -= self.loc
+        out *= self.inv_scale
+        sigmoid(out)
+        if self.levels < 2**self.bits:
+            np.copyto(out, 1.0, where=edge >= self.levels)
 
 
 @dataclass
@@ -126,10 +130,9 @@ class _Walk:
         self.width = 2 ** (self.left - bits)
         cuts = np.empty((k + 1, n))  # CDF at the parts' edges; rows keep every operation contiguous
         cuts[0], cuts[k] = self.c_lo, self.c_hi
-        cuts[1:k] = self.dist.cdf(self.lo + self.width * np.arange(1, k)[:, None])
+        self.dist.cdf(self.lo + self.width * np.arange(1, k)[:, None], cuts[1:k])
         probs = cuts[1:] - cuts[:-1]  # (k, n)
-        np.maximum(probs, 0.0, out=probs)
-        probs += FLOOR
+        np.maximum(probs, FLOOR, out=probs)  # also clears -1 ulp steps of the interpolated CDF
         self.cuts, self.left = cuts.reshape(-1), self.left - bits
         return np.ascontiguousarray(probs.T)  # constriction reads the (n, k) buffer as laid out in C order
 

@@ -47,7 +47,7 @@ SLOT_Q, SLOT_P, SLOT_X = 0, 32, 64  # exception slots: posterior links, prior li
 def _gaussian(rounder: Rounder, mu: torch.Tensor, sigma: torch.Tensor, slot: int, bits: int) -> bins.BinnedGaussian:
     m = rounder(mu.numpy(), MU, slot)
     s = rounder(torch.log2(sigma).numpy(), LOG2_SIGMA, slot + 1)
-    return bins.BinnedGaussian(m / float(2**MU.bits), pow2_table(LOG2_SIGMA)[s - LOG2_SIGMA.imin], bits)
+    return bins.BinnedGaussian(m / float(2**MU.bits), 1.0 / pow2_table(LOG2_SIGMA)[s - LOG2_SIGMA.imin], bits)
 
 
 def _centres(z: np.ndarray, bits: int) -> torch.Tensor:
@@ -117,6 +117,7 @@ def compress_lossless(
     if max_batch < 1:
         raise CompressionError(f"the batch size must be at least 1, got {max_batch}")
     k = to_levels(x, view.levels)  # (N, *shape) int64
+    x64 = _x_float(k, view.levels)  # what the encoder reads, the same on both sides
     n_all = len(k)
     coder = bins.constriction().stream.stack.AnsCoder()
     rounder = Rounder()
@@ -130,7 +131,7 @@ def compress_lossless(
         kb = k[start : start + n]
         z: list[np.ndarray] = []
         for i, d in enumerate(view.dims):  # pop z_1, then z_2 | z_1, ...
-            q = chain.posterior(i, _x_float(kb, view.levels) if i == 0 else None, z[-1] if z else None)
+            q = chain.posterior(i, x64[start : start + n] if i == 0 else None, z[-1] if z else None)
             z.append(bins.pop(coder, q, n * d, ledger, "posterior").reshape(n, d))
         chain.push_x(chain.likelihood(z), kb.reshape(-1), ledger)
         for i in range(len(view.dims) - 1):  # push z_l under p(z_l | z_{l+1}), bottom up
