@@ -18,6 +18,7 @@ Network passes run on whole batches in float64; see ``quantize`` for how both si
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,38 +45,95 @@ from vaekit.applications.compression.view import CodingView, from_levels, to_lev
 SLOT_Q, SLOT_P, SLOT_X = 0, 32, 64  # exception slots: posterior links, prior links, likelihood
 
 
-def _gaussian(rounder: Rounder, mu: torch.Tensor, sigma: torch.Tensor, slot: int, bits: int) -> bins.BinnedGaussian:
-    m = rounder(mu.numpy(), MU, slot)
-    s = rounder(torch.log2(sigma).numpy(), LOG2_SIGMA, slot + 1)
-    return bins.BinnedGaussian(m / float(2**MU.bits), 1.0 / pow2_table(LOG2_SIGMA)[s - LOG2_SIGMA.imin], bits)
+REF_MEAN, REF_LOG2_SCALE = 64, 16  # reference frames: means on a 1/64 grid, log2 scales on a 1/16 grid
 
 
-def _centres(z: np.ndarray, bits: int) -> torch.Tensor:
-    return torch.from_numpy(normal_bins(bits)[1][z])  # (n, d) float64
+@dataclass(frozen=True)
+class Frame:
+    """A layer's bins: equal-mass bins of N(mean_d, scale_d^2) for each latent d. The top layer's
+    frame is its prior N(0, 1); a layer below gets one matched to its spread over the data coded
+    (stored in the file), so its bins are fine where its values are."""
+
+    mean: np.ndarray  # (d,)
+    scale: np.ndarray  # (d,)
+
+    @classmethod
+    def standard(cls, d: int) -> Frame:
+        return cls(np.zeros(d), np.ones(d))
+
+    @classmethod
+    def from_codes(cls, mean: np.ndarray, log2_scale: np.ndarray) -> Frame:
+        scale = np.array([2.0 ** (int(c) / REF_LOG2_SCALE) for c in log2_scale])  # python's pow: one value per code
+        return cls(mean / float(REF_MEAN), scale)
+
+
+def _frames(dims: tuple[int, ...], codes: np.ndarray) -> list[Frame]:
+    """One frame per layer from the header's codes: (mean, log2 scale) pairs for each layer below the top."""
+    frames, at = [], 0
+    for d in dims[:-1]:
+        if at + 2 * d > len(codes):
+            raise CompressionError("the file's header lacks the latent reference frames: it is corrupt")
+        frames.append(Frame.from_codes(codes[at : at + d], codes[at + d : at + 2 * d]))
+        at += 2 * d
+    return [*frames, Frame.standard(dims[-1])]
+
+
+def _reference_codes(view: CodingView, x64: torch.Tensor, batch: int = 1000) -> np.ndarray:
+    """The frames of the layers below the top, from the spread of their posteriors over x: mean of
+    the posterior means, and sqrt(variance of the means + mean posterior variance)."""
+    stats: list[list[torch.Tensor]] = [[] for _ in view.dims[:-1]]
+    with torch.inference_mode():
+        for xb in x64.split(batch):
+            mu, sigma = view.encode(xb)
+            for i in range(len(view.dims) - 1):
+                stats[i].append(torch.stack([mu, sigma]))
+                mu, sigma = view.up[i](mu)
+    codes = []
+    for parts in stats:
+        mu, sigma = torch.cat(parts, 1)  # (N, d) each
+        scale = (mu.var(0, unbiased=False) + sigma.pow(2).mean(0)).sqrt().clamp(2.0**-6, 2.0**8)
+        codes += [torch.round(mu.mean(0).clamp(-256, 256) * REF_MEAN), torch.round(scale.log2() * REF_LOG2_SCALE)]
+    return torch.cat(codes).to(torch.int64).numpy() if codes else np.zeros(0, np.int64)
+
+
+def _gaussian(rounder: Rounder, mu: torch.Tensor, sigma: torch.Tensor, slot: int, bits: int, frame: Frame) -> bins.BinnedGaussian:
+    """A Gaussian (n, d) on the grid both sides agree on, standardised into the layer's frame."""
+    n = len(mu)
+    m = rounder(mu.numpy(), MU, slot).reshape(n, -1) / float(2**MU.bits)
+    s = pow2_table(LOG2_SIGMA)[rounder(torch.log2(sigma).numpy(), LOG2_SIGMA, slot + 1) - LOG2_SIGMA.imin]
+    std_mu = ((m - frame.mean) / frame.scale).reshape(-1)
+    return bins.BinnedGaussian(std_mu, (frame.scale / s.reshape(n, -1)).reshape(-1), bits)
+
+
+def _centres(z: np.ndarray, bits: int, frame: Frame) -> torch.Tensor:
+    return torch.from_numpy(frame.mean + frame.scale * normal_bins(bits)[1][z])  # (n, d) float64
 
 
 class _Chain:
     """One batch's coding steps for a view; compress and decompress call them in mirrored order."""
 
-    def __init__(self, view: CodingView, coder: Any, rounder: Rounder, bits: int):
-        self.v, self.coder, self.r, self.bits = view, coder, rounder, bits
+    def __init__(self, view: CodingView, coder: Any, rounder: Rounder, bits: int, frames: list[Frame]):
+        self.v, self.coder, self.r, self.bits, self.frames = view, coder, rounder, bits, frames
+
+    def centres(self, i: int, z: np.ndarray) -> torch.Tensor:
+        return _centres(z, self.bits, self.frames[i])
 
     def posterior(self, i: int, x: torch.Tensor | None, below: np.ndarray | None) -> bins.BinnedGaussian:
         """q(z_{i+1} | x) for i = 0, else q(z_{i+1} | z_i) from the layer below's bins."""
         with torch.inference_mode():
-            mu, sigma = self.v.encode(x) if i == 0 else self.v.up[i - 1](_centres(below, self.bits))
-        return _gaussian(self.r, mu.reshape(-1), sigma.reshape(-1), SLOT_Q + 2 * i, self.bits)
+            mu, sigma = self.v.encode(x) if i == 0 else self.v.up[i - 1](self.centres(i - 1, below))
+        return _gaussian(self.r, mu, sigma, SLOT_Q + 2 * i, self.bits, self.frames[i])
 
     def prior(self, i: int, above: np.ndarray) -> bins.BinnedGaussian:
         """p(z_{i+1} | z_{i+2}) for a layer below the top."""
         with torch.inference_mode():
-            mu, sigma = self.v.down[i](_centres(above, self.bits))
-        return _gaussian(self.r, mu.reshape(-1), sigma.reshape(-1), SLOT_P + 2 * i, self.bits)
+            mu, sigma = self.v.down[i](self.centres(i + 1, above))
+        return _gaussian(self.r, mu, sigma, SLOT_P + 2 * i, self.bits, self.frames[i])
 
     def likelihood(self, z: list[np.ndarray]) -> Any:
         """p(x | z_1) as (m, 2) Bernoulli masses or a discretized logistic over m elements."""
         with torch.inference_mode():
-            params = self.v.decode(torch.cat([_centres(zi, self.bits) for zi in z], 1))
+            params = self.v.decode(torch.cat([self.centres(i, zi) for i, zi in enumerate(z)], 1))
         if self.v.likelihood == "bernoulli":
             i = self.r(params[0].numpy(), LOGIT, SLOT_X) - LOGIT.imin
             zeros, ones = logit_tables()
@@ -118,10 +176,11 @@ def compress_lossless(
         raise CompressionError(f"the batch size must be at least 1, got {max_batch}")
     k = to_levels(x, view.levels)  # (N, *shape) int64
     x64 = _x_float(k, view.levels)  # what the encoder reads, the same on both sides
+    references = _reference_codes(view, x64)
     n_all = len(k)
     coder = bins.constriction().stream.stack.AnsCoder()
     rounder = Rounder()
-    chain = _Chain(view, coder, rounder, latent_bits)
+    chain = _Chain(view, coder, rounder, latent_bits, _frames(view.dims, references))
     pop_bound = view.latents * latent_bits  # bits a batch's pops take per example, at most (about)
     sizes: list[int] = []
     start = 0
@@ -148,6 +207,7 @@ def compress_lossless(
         batch_sizes=tuple(sizes),
         exceptions=rounder.exceptions.arrays(),
         data_sha256=_data_sha256(k),
+        references=tuple(references.tolist()),
     )
     return header, words_to_bytes(coder.get_compressed())
 
@@ -159,7 +219,7 @@ def decompress_lossless(view: CodingView, header: Header, payload: bytes) -> tor
         raise CompressionError("the file's header is inconsistent (batch sizes or latent bits): it is corrupt")
     coder = bins.constriction().stream.stack.AnsCoder(bytes_to_words(payload))
     rounder = Rounder(Exceptions(*[[a] for a in header.exceptions]) if len(header.exceptions) else Exceptions.empty())
-    chain = _Chain(view, coder, rounder, bits)
+    chain = _Chain(view, coder, rounder, bits, _frames(view.dims, np.asarray(header.references, np.int64)))
     m = int(np.prod(header.shape))
     out = np.zeros((header.count, m), np.int64)
     ends = np.cumsum(sizes)

@@ -118,6 +118,7 @@ class Header:
     batch_sizes: tuple[int, ...] = ()  # the chained stream's batches, in coding order
     exceptions: tuple[np.ndarray, ...] = ()  # guard-band exceptions: batch, slot, position, value arrays
     data_sha256: bytes = b""  # of the examples' integer levels: checks the decoded data
+    references: tuple[int, ...] = ()  # latent bins of the layers below the top: (means, log2 scales) codes
     # lossy
     quality: int = 0
     density_id: bytes = b""  # 4 bytes of the learned density's sha256; empty: the discretised prior
@@ -135,7 +136,9 @@ class Header:
             w.varint(len(batch))
             for b, s, p, v in zip(batch.tolist(), slot.tolist(), pos.tolist(), value.tolist()):
                 w.varint(b).varint(s).varint(p).svarint(v)
-            w.raw(self.data_sha256)
+            w.raw(self.data_sha256).varint(len(self.references))
+            for v in self.references:
+                w.svarint(v)
         else:
             w.varint(self.quality)
             if self.density_id:
@@ -192,6 +195,7 @@ def _fields(mode: int, flags: int, mid: bytes, fields: bytes) -> Header:
         cols = np.array(rows, np.int64).reshape(-1, 4).T
         kw["exceptions"] = tuple(cols)
         kw["data_sha256"] = f.raw(32)
+        kw["references"] = tuple(f.svarint() for _ in range(f.varint()))
     else:
         kw["quality"] = f.varint()
         if flags & _LEARNED:
