@@ -1,6 +1,7 @@
 """Lossless compression: the binary-decision coder against exact distributions, guard-banded rounding,
 bits-back round trips and rates against the ELBO, determinism across processes, and bad files."""
 
+import copy
 import hashlib
 import importlib.util
 import math
@@ -130,6 +131,27 @@ def test_lossless_round_trip_is_exact_and_costs_the_elbo(runs, kind):
     real = 8 * len(payload) / len(x) * math.log(2)
     assert abs(ideal / neg_elbo - 1) < 0.01  # the discretised chain costs what the model's ELBO says
     assert 0 < real - ideal < 0.02 * neg_elbo  # the popped bits came back: the stack adds only its initial bits
+
+
+def test_a_shifted_lower_layer_costs_the_same(runs):
+    """Moving z_1 by 8 (encoder, prior link, decoder and upward link all compensate, so the ELBO is
+    unchanged) puts it beyond the N(0, 1) bins; its reference frame follows it."""
+    model = RunDir(runs["ladder"]).load_model()
+    x = load_run_data(RunDir(runs["ladder"])).test.x
+    shifted = copy.deepcopy(model)
+    b = torch.full((4,), 8.0)
+    with torch.no_grad():
+        shifted.encoder.head.bias[:4] += b
+        shifted.prior.layers[0].net[-1].bias[:4] += b
+        for first in (shifted.posterior.layers[0].net[0], shifted.decoder.decoder.body[0]):
+            first.bias -= first.weight @ b
+    costs = []
+    for m in (model, shifted):
+        ledger = bins.Ledger()
+        compress_lossless(coding_view(m), x, model_id(m), ledger=ledger)
+        costs.append(ledger.bits["x"] + ledger.bits["prior"] - ledger.bits["posterior"])
+    assert abs(costs[1] / costs[0] - 1) < 0.005
+    assert torch.equal(decompress(shifted, compress(shifted, x)), x)
 
 
 def test_decompressing_in_a_fresh_process_with_one_thread_is_bit_exact(runs, tmp_path):
