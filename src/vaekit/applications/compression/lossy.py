@@ -118,7 +118,7 @@ def save_density(density: LatentDensity, run_dir: str | Path, meta: dict | None 
     for q in density.counts:
         tensors[f"q{q}.offsets"] = torch.from_numpy(density.offsets[q])
         tensors[f"q{q}.widths"] = torch.from_numpy(density.widths[q])
-        tensors[f"q{q}.counts"] = torch.from_numpy(density.counts[q])
+        tensors[f"q{q}.counts"] = torch.from_numpy(density.counts[q].astype(np.int32))
     info = {"format": 1, "model_id": density.model_id.hex(), "fitted_on": density.fitted_on, **(meta or {})}
     path = Path(run_dir) / DENSITY_FILE
     save_tensors(path, tensors, metadata={"density": json.dumps(info)})
