@@ -54,7 +54,7 @@ def compress(
     quality: int = 4,
     density: Any = None,
     names: tuple[str, ...] = (),
-    latent_bits: int = 16,
+    latent_bits: int = 12,
     batch_size: int = 1000,
 ) -> bytes:
     """The bytes of a compressed file holding x (N, *data_shape): lossless bits-back ANS by default,

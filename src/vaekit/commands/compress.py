@@ -27,7 +27,7 @@ def _add_compress(sub: argparse._SubParsersAction) -> None:
         "--prior", action="store_true",
         help="lossy: code under the discretised N(0, 1) prior instead of the density fitted on the run's training data",
     )  # fmt: skip
-    p.add_argument("--latent-bits", type=int, default=16, help="lossless: precision of the latent bins (bits per latent)")
+    p.add_argument("--latent-bits", type=int, default=12, help="lossless: precision of the latent bins (bits per latent)")
     p.add_argument("--batch-size", type=int, default=1000, help="lossless: most examples per network pass")
     p.set_defaults(handler=_compress)
 

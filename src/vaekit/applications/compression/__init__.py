@@ -65,7 +65,7 @@ def compress(
     quality: int = 4,
     density: LatentDensity | None = None,
     names: tuple[str, ...] | list[str] = (),
-    latent_bits: int = 16,
+    latent_bits: int = 12,
     batch_size: int = 1000,
 ) -> bytes:
     """The bytes of a compressed file holding x (N, *data_shape).

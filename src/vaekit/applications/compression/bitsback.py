@@ -7,10 +7,11 @@ For each batch of examples, on one ANS stack (constriction's ``AnsCoder``)::
     push x   ~ p(x | z_1)                       pop  x   ~ p(x | z_1)
     push z_l ~ p(z_l | z_{l+1}), z_L ~ p(z_L)   push z_L .. z_1 ~ q  (the bits given back)
 
-Latents are discretised into bins of equal N(0, 1) mass (``latent_bits`` bits per latent), so the
-top layer's prior costs exactly ``latent_bits`` bits and its bins are uniform. A whole data set is
-one chained stream: the stack is empty only before the first example, so the "initial bits" are
-paid once. Batches start at one example and grow as the stack fills, so a batch's pops rarely
+Latents are discretised into bins of equal N(0, 1) mass (``latent_bits`` bits per latent, 12 by
+default), so the top layer's prior costs exactly ``latent_bits`` bits and its bins are uniform; the
+layers below the top use bins of equal mass under a Gaussian fitted to their spread (:class:`Frame`).
+A whole data set is one chained stream: the stack is empty only before the first example, so the
+"initial bits" are paid once. Batches start at one example and grow as the stack fills, so a batch's pops rarely
 find the stack empty (popping from an empty stack still works, it just gives no bits back).
 Network passes run on whole batches in float64; see ``quantize`` for how both sides agree.
 """
@@ -45,7 +46,7 @@ from vaekit.applications.compression.view import CodingView, from_levels, to_lev
 SLOT_Q, SLOT_P, SLOT_X = 0, 32, 64  # exception slots: posterior links, prior links, likelihood
 
 
-REF_MEAN, REF_LOG2_SCALE = 64, 16  # reference frames: means on a 1/64 grid, log2 scales on a 1/16 grid
+REF_MEAN, REF_LOG2_SCALE = 8, 4  # reference frames: means on a 1/8 grid, log2 scales on a 1/4 grid (a byte each)
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def compress_lossless(
     view: CodingView,
     x: torch.Tensor,
     model_id: bytes,
-    latent_bits: int = 16,
+    latent_bits: int = 12,
     max_batch: int = 1000,
     ledger: bins.Ledger | None = None,
 ) -> tuple[Header, bytes]:

@@ -130,8 +130,8 @@ class Header:
             w.varint(s)
         if self.mode == LOSSLESS:
             w.varint(self.latent_bits).varint(len(self.batch_sizes))
-            for b in self.batch_sizes:
-                w.varint(b)
+            for before, b in zip((0, *self.batch_sizes), self.batch_sizes):
+                w.svarint(b - before)  # sizes grow slowly: one byte each
             batch, slot, pos, value = self.exceptions or (np.zeros(0, np.int64),) * 4
             w.varint(len(batch))
             for b, s, p, v in zip(batch.tolist(), slot.tolist(), pos.tolist(), value.tolist()):
@@ -190,7 +190,7 @@ def _fields(mode: int, flags: int, mid: bytes, fields: bytes) -> Header:
     kw: dict = {}
     if mode == LOSSLESS:
         kw["latent_bits"] = f.varint()
-        kw["batch_sizes"] = tuple(f.varint() for _ in range(f.varint()))
+        kw["batch_sizes"] = tuple(np.cumsum([f.svarint() for _ in range(f.varint())], dtype=np.int64).tolist())
         rows = [(f.varint(), f.varint(), f.varint(), f.svarint()) for _ in range(f.varint())]
         cols = np.array(rows, np.int64).reshape(-1, 4).T
         kw["exceptions"] = tuple(cols)
