@@ -68,7 +68,7 @@ PUBLISHED = {
 }
 JPEG_Q = (5, 10, 20, 30, 50, 70, 90)
 WEBP_Q = (5, 10, 20, 40, 60, 80, 95)
-VAEKIT_Q = (2, 4, 6, 8, 10, 12)
+VAEKIT_Q = (1, 2, 3, 4, 5, 6, 7, 9, 11)
 
 
 def train_missing(runs: Path) -> None:

@@ -51,7 +51,7 @@ def compress(
     x: Any,
     lossy: bool = False,
     *,
-    quality: int = 4,
+    quality: int = 6,
     density: Any = None,
     names: tuple[str, ...] = (),
     latent_bits: int = 12,

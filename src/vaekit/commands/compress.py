@@ -22,7 +22,7 @@ def _add_compress(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--out", help="the compressed file to write (.vkz)")
     out.add_argument("--dry-run", action="store_true", help="compress and report the size, write nothing")
     p.add_argument("--lossy", action="store_true", help="quantised latents: smaller files, restored by the decoder")
-    p.add_argument("--quality", type=int, default=4, help="lossy: 1 (smallest) .. 12 (best); each +2 halves the step")
+    p.add_argument("--quality", type=int, default=6, help="lossy: 1 (smallest) .. 12 (best); each +2 halves the step")
     p.add_argument(
         "--prior", action="store_true",
         help="lossy: code under the discretised N(0, 1) prior instead of the density fitted on the run's training data",

@@ -62,7 +62,7 @@ def compress(
     x: torch.Tensor,
     lossy: bool = False,
     *,
-    quality: int = 4,
+    quality: int = 6,
     density: LatentDensity | None = None,
     names: tuple[str, ...] | list[str] = (),
     latent_bits: int = 12,
