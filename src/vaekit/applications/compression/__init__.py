@@ -105,13 +105,16 @@ def decompress_file(model: torch.nn.Module, data: bytes, *, density: LatentDensi
         )
     if tuple(header.shape) != tuple(model.data_shape):
         raise CompressionError(f"the file holds examples of shape {header.shape}, the model takes {tuple(model.data_shape)}")
-    if header.mode == LOSSY:
-        x = decompress_lossy(model, header, payload, density)
-    else:
-        from vaekit.applications.compression.bitsback import decompress_lossless
-        from vaekit.applications.compression.view import coding_view
+    try:
+        if header.mode == LOSSY:
+            x = decompress_lossy(model, header, payload, density)
+        else:
+            from vaekit.applications.compression.bitsback import decompress_lossless
+            from vaekit.applications.compression.view import coding_view
 
-        x = decompress_lossless(coding_view(model), header, payload)
+            x = decompress_lossless(coding_view(model), header, payload)
+    except (KeyError, ValueError, OverflowError) as e:  # the entropy coder refusing what it was given
+        raise CompressionError(f"the file cannot be decoded with this model ({e}); it is corrupt or from another setup") from None
     return Decoded(x, header)
 
 

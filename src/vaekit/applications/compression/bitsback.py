@@ -239,7 +239,7 @@ def decompress_lossless(view: CodingView, header: Header, payload: bytes) -> tor
     k = out.reshape(header.count, *header.shape)
     if not coder.is_empty() or _data_sha256(k) != header.data_sha256:
         raise CompressionError(
-            "the decoded data does not match the file's checksum: the file was made by a model with the same weights "
-            "but other settings, or by another vaekit version"
+            "the decoded data does not match the file's checksum: another vaekit, torch or CPU computed the model "
+            "differently from the one that compressed it; decompress with the setup that compressed it"
         )
     return from_levels(k, view.levels)
