@@ -46,6 +46,34 @@ def load(run_dir: str | Path, which: str = "best") -> VAE:
     return RunDir(run_dir).load_model(which)
 
 
+def compress(
+    model: VAE,
+    x: Any,
+    lossy: bool = False,
+    *,
+    quality: int = 6,
+    density: Any = None,
+    names: tuple[str, ...] = (),
+    latent_bits: int = 12,
+    batch_size: int = 1000,
+) -> bytes:
+    """The bytes of a compressed file holding x (N, *data_shape): lossless bits-back ANS by default,
+    or quantised latents (``lossy``, at ``quality`` 1..12, under ``density`` or the prior); see
+    :func:`vaekit.applications.compression.compress`."""
+    from vaekit.applications.compression import compress as _compress
+
+    return _compress(
+        model, x, lossy, quality=quality, density=density, names=names, latent_bits=latent_bits, batch_size=batch_size
+    )
+
+
+def decompress(model: VAE, data: bytes, *, density: Any = None) -> Any:
+    """The examples (N, *data_shape) float32 of a file made by :func:`compress` with the same model."""
+    from vaekit.applications.compression import decompress as _decompress
+
+    return _decompress(model, data, density=density)
+
+
 def __getattr__(name: str) -> Any:
     if name in ("RunConfig", "DataConfig", "ModelConfig", "TrainConfig", "load_config"):
         import vaekit.config as config
@@ -58,4 +86,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
 
 
-__all__ = ["VaekitError", "__version__", "load", "train"]
+__all__ = ["VaekitError", "__version__", "compress", "decompress", "load", "train"]

@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "recommend",
     "serve",
     "sweep",
+    "compress",
 ]
 
 
