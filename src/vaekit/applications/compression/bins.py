@@ -116,10 +116,10 @@ class _Walk:
     Four-way decisions code two bits each: half the coder calls of binary ones, for three CDF
     values per decision instead of two."""
 
-    def __init__(self, dist: Binned, n: int):
+    def __init__(self, dist: Binned, n: int, c_lo: np.ndarray | None = None):
         self.dist, self.left = dist, dist.bits
         self.lo = np.zeros(n, np.int64)
-        self.c_lo, self.c_hi = np.zeros(n), np.ones(n)  # CDF at the interval's ends
+        self.c_lo, self.c_hi = np.zeros(n) if c_lo is None else c_lo, np.ones(n)  # CDF at the interval's ends
 
     def levels(self) -> list[int]:
         """Bits decided at each step: one first when the count is odd, then two at a time."""
@@ -145,9 +145,12 @@ class _Walk:
         self.c_lo, self.c_hi = self.cuts[at], self.cuts[at + n]
 
 
-def pop(coder: Any, dist: Binned, n: int, ledger: Ledger | None = None, name: str = "") -> np.ndarray:
-    """Decode n symbols (n,) int64 under ``dist``."""
-    walk = _Walk(dist, n)
+def pop(
+    coder: Any, dist: Binned, n: int, ledger: Ledger | None = None, name: str = "", c_lo: np.ndarray | None = None
+) -> np.ndarray:
+    """Decode n symbols (n,) int64 under ``dist`` (``c_lo``: the CDF below which nothing is left, when
+    the lowest symbols are already ruled out)."""
+    walk = _Walk(dist, n, c_lo)
     for bits in walk.levels():
         probs = walk.split(bits)
         choice = coder.decode(_categorical(), probs)  # (n,) in [0, 2**bits)
@@ -157,9 +160,16 @@ def pop(coder: Any, dist: Binned, n: int, ledger: Ledger | None = None, name: st
     return walk.lo
 
 
-def push(coder: Any, dist: Binned, symbols: np.ndarray, ledger: Ledger | None = None, name: str = "") -> None:
+def push(
+    coder: Any,
+    dist: Binned,
+    symbols: np.ndarray,
+    ledger: Ledger | None = None,
+    name: str = "",
+    c_lo: np.ndarray | None = None,
+) -> None:
     """Encode ``symbols`` (n,) under ``dist``: the exact inverse of :func:`pop`."""
-    walk = _Walk(dist, len(symbols))
+    walk = _Walk(dist, len(symbols), c_lo)
     decisions = []
     for bits in walk.levels():
         probs = walk.split(bits)
@@ -170,6 +180,36 @@ def push(coder: Any, dist: Binned, symbols: np.ndarray, ledger: Ledger | None = 
         walk.narrow(choice)
     for choice, probs in reversed(decisions):  # a stack: the first decision popped is the last pushed
         coder.encode_reverse(choice, _categorical(), probs)
+
+
+def _zero_masses(dist: DiscretizedLogistic) -> tuple[np.ndarray, np.ndarray]:
+    """P(x = 0) (n,) and the (n, 2) masses of the decision "x = 0 or not"."""
+    p0 = np.empty((1, len(dist.loc)))
+    dist.cdf(np.ones((1, len(dist.loc)), np.int64), p0)
+    p0 = p0[0]
+    return p0, np.maximum(np.stack([p0, 1.0 - p0], 1), FLOOR)
+
+
+def push_levels(coder: Any, dist: DiscretizedLogistic, k: np.ndarray, ledger: Ledger | None = None, name: str = "") -> None:
+    """Encode intensities k (n,) under a discretized logistic: first whether each is 0 (one binary
+    decision with one CDF value: most pixels of a dark background end here), then the others'
+    values among 1.. by the four-way walk, whose lowest interval starts above level 0. The same
+    code length as walking every pixel, a quarter of the work on MNIST."""
+    p0, zero = _zero_masses(dist)
+    rest = np.flatnonzero(k)
+    sub = DiscretizedLogistic(dist.loc[rest], dist.inv_scale[rest], dist.levels)
+    push(coder, sub, k[rest], ledger, name, c_lo=p0[rest])  # popped second: pushed first
+    push_binary(coder, zero, (k != 0).astype(np.int64), ledger, name)
+
+
+def pop_levels(coder: Any, dist: DiscretizedLogistic, n: int) -> np.ndarray:
+    """The inverse of :func:`push_levels`."""
+    p0, zero = _zero_masses(dist)
+    k = pop_binary(coder, zero)
+    rest = np.flatnonzero(k)
+    sub = DiscretizedLogistic(dist.loc[rest], dist.inv_scale[rest], dist.levels)
+    k[rest] = pop(coder, sub, len(rest), c_lo=p0[rest])
+    return k
 
 
 def push_binary(coder: Any, p: np.ndarray, bits: np.ndarray, ledger: Ledger | None = None, name: str = "") -> None:

@@ -152,10 +152,10 @@ class _Chain:
         if isinstance(px, np.ndarray):
             bins.push_binary(self.coder, px, k, ledger, "x")
         else:
-            bins.push(self.coder, px, k, ledger, "x")
+            bins.push_levels(self.coder, px, k, ledger, "x")
 
     def pop_x(self, px: Any, m: int) -> np.ndarray:
-        return bins.pop_binary(self.coder, px) if isinstance(px, np.ndarray) else bins.pop(self.coder, px, m)
+        return bins.pop_binary(self.coder, px) if isinstance(px, np.ndarray) else bins.pop_levels(self.coder, px, m)
 
 
 def _x_float(k: np.ndarray, levels: int) -> torch.Tensor:
