@@ -31,12 +31,19 @@ SECTIONS = [  # (result file stem, title, script)
     ("likelihood_accuracy", "Continuous Bernoulli in float32", "benchmarks/likelihood_accuracy.py"),
     ("recsys", "Recommendation on MovieLens-100k: Mult-VAE against popularity, EASE and cornac", "benchmarks/recsys.py"),
     ("recsys_scale", "Recommendation at ML-20M size: memory of a sparse ratings run", "benchmarks/recsys_scale.py"),
+    (
+        "compression",
+        "Compression to files: bits-back ANS and lossy latent coding against PNG, WebP, JPEG and gzip/bz2/lzma",
+        "benchmarks/compression.py",
+    ),
+    ("design_measurements", "Design measurements (moved out of code comments)", ""),
 ]
 
 HEADER = """# Benchmarks
 
-Measured on the project's machine: 2 cores (Xeon, AVX-512/AMX), 24 GiB, no GPU, Python 3.11,
-torch 2.13.0 CPU. Timings on this machine move by ±30% from minute to minute, so comparisons are
+Measured on the project's machines: 2 cores, 24 GiB, no GPU, Python 3.11, torch 2.13.0 CPU; the
+CPU differs between them (a Xeon with AVX-512/AMX, an AMD EPYC with AVX2 only, about 2x slower per
+core on the MLP recipe), so every section names the CPU it ran on. Timings on this machine move by ±30% from minute to minute, so comparisons are
 made inside one script run, alternating the variants, and quoted as ratios. Each section names
 the script that produced it; rerun the script and then `python benchmarks/assemble.py` to
 refresh this file.
@@ -48,7 +55,7 @@ def main() -> None:
     for stem, title, script in SECTIONS:
         path = RESULTS / f"{stem}.md"
         body = path.read_text().strip() if path.is_file() else "_Not yet measured._"
-        parts.append(f"## {title}\n\n`{script}`\n\n{body}\n")
+        parts.append(f"## {title}\n\n" + (f"`{script}`\n\n" if script else "") + f"{body}\n")
     extra = sorted(p for p in RESULTS.glob("*.md") if p.stem not in {s for s, _, _ in SECTIONS})
     for path in extra:
         parts.append(f"## {path.stem}\n\n{path.read_text().strip()}\n")
