@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from vaekit.config import RunConfig
 from vaekit.core.likelihoods import build_likelihood
 from vaekit.core.likelihoods.beta import BetaOptions
-from vaekit.errors import ModelError
+from vaekit.errors import ConfigError
 
 integrate = pytest.importorskip("scipy.integrate")
 
@@ -54,9 +55,11 @@ def test_mean_mode_and_samples_stay_inside():
     assert bool(((s >= 1e-4) & (s <= 1 - 1e-4)).all())  # U-shaped Beta(0.2, 0.2) draws 0 and 1 in float32
 
 
-def test_bad_eps():
-    with pytest.raises(ModelError, match="eps"):
-        build_likelihood("beta", (2,), BetaOptions(eps=0.0))
+def test_bad_eps_is_refused_when_the_config_is_read():
+    with pytest.raises(ConfigError, match="eps"):
+        BetaOptions(eps=0.0)
+    with pytest.raises(ConfigError, match="eps"):
+        RunConfig.from_dict({"model": {"likelihood": {"kind": "beta", "eps": 0.7}}})
 
 
 def test_trains_through_the_config(one_step, gen):

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from vaekit.config import RunConfig
 from vaekit.core.likelihoods import build_likelihood
 from vaekit.core.likelihoods.categorical import CategoricalOptions
-from vaekit.errors import DataError, ModelError
+from vaekit.errors import ConfigError, DataError
 
 K = 3
 
@@ -70,8 +71,10 @@ def test_checks_codes_and_options():
         lik.check_data(torch.tensor([[0.0, 3.0]]))
     with pytest.raises(DataError, match="integer codes"):
         lik.check_data(torch.tensor([[0.5, 1.0]]))
-    with pytest.raises(ModelError, match="at least 2"):
-        build_likelihood("categorical", (2,), CategoricalOptions(classes=1))
+    with pytest.raises(ConfigError, match=">= 2"):
+        CategoricalOptions(classes=1)
+    with pytest.raises(ConfigError, match="classes must be >= 2"):
+        RunConfig.from_dict({"model": {"likelihood": {"kind": "categorical", "classes": 1}}})
 
 
 def test_trains_through_the_config(one_step, gen):

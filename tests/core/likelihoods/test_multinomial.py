@@ -86,3 +86,11 @@ def test_bags_have_no_missing_entries():
 
 def test_trains_through_the_config(one_step, gen):
     one_step({"kind": "multinomial", "coefficient": False}, torch.poisson(torch.full((16, 6), 2.0), generator=gen))
+
+
+def test_total_count_below_one_is_refused_when_the_config_is_read():
+    from vaekit.config import RunConfig
+    from vaekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="total_count must be >= 1"):
+        RunConfig.from_dict({"model": {"likelihood": {"kind": "multinomial", "total_count": 0}}})

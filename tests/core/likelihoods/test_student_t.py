@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from vaekit.config import RunConfig
 from vaekit.core.likelihoods import build_likelihood
 from vaekit.core.likelihoods.student_t import StudentTOptions
-from vaekit.errors import ModelError
+from vaekit.errors import ConfigError
 
 integrate = pytest.importorskip("scipy.integrate")
 
@@ -56,9 +57,11 @@ def test_mean_and_heavy_tailed_samples():
     assert 0.012 < kurt_tail < 0.019
 
 
-def test_bad_df():
-    with pytest.raises(ModelError, match="greater than 1"):
-        build_likelihood("student-t", (2,), StudentTOptions(df=1.0))
+def test_bad_df_is_refused_when_the_config_is_read():
+    with pytest.raises(ConfigError, match="greater than 1"):
+        StudentTOptions(df=1.0)
+    with pytest.raises(ConfigError, match="greater than 1"):
+        RunConfig.from_dict({"model": {"likelihood": {"kind": "student-t", "df": float("nan")}}})
 
 
 def test_trains_through_the_config(one_step, gen):

@@ -8,15 +8,14 @@ scored as 1e-4 and 1 - 1e-4); draws are clamped the same way.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch.distributions import Beta, Distribution, constraints
 from torch.types import _size
 
+from vaekit.config_checks import number
 from vaekit.core.likelihoods import Likelihood
-from vaekit.errors import ModelError
 from vaekit.registry import LIKELIHOODS
 
 LOG_PRECISION_RANGE = (-7.0, 12.0)  # kappa = alpha + beta in e^-7..e^12
@@ -26,6 +25,9 @@ MEAN_LOGIT_RANGE = (-15.0, 15.0)  # mu in sigmoid(-15)..sigmoid(15): both shapes
 @dataclass(frozen=True)
 class BetaOptions:
     eps: float = 1e-4  # data and draws are clamped to [eps, 1 - eps]
+
+    def __post_init__(self) -> None:
+        number("model.likelihood.eps", self.eps, 0.0, 0.5, low_open=True, high_open=True)
 
 
 class ClampedBeta(Beta):
@@ -54,8 +56,6 @@ class BetaLikelihood(Likelihood):
 
     def __init__(self, data_shape: tuple[int, ...], options: BetaOptions = BetaOptions()):
         super().__init__(data_shape)
-        if not (0 < options.eps < 0.5 and math.isfinite(options.eps)):
-            raise ModelError(f"model.likelihood.eps must be in (0, 0.5), got {options.eps}")
         self.eps = options.eps
 
     def forward(self, h: torch.Tensor) -> Distribution:

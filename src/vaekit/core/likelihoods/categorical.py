@@ -13,14 +13,17 @@ import torch
 from torch.distributions import Categorical, Distribution, constraints
 from torch.types import _size
 
+from vaekit.config_checks import integer
 from vaekit.core.likelihoods import Likelihood
-from vaekit.errors import ModelError
 from vaekit.registry import LIKELIHOODS
 
 
 @dataclass(frozen=True)
 class CategoricalOptions:
     classes: int = 2  # K: every data element is a class code 0..K-1
+
+    def __post_init__(self) -> None:
+        integer("model.likelihood.classes", self.classes, 2)
 
 
 class ClassCodes(Categorical):
@@ -54,8 +57,6 @@ class CategoricalLikelihood(Likelihood):
 
     def __init__(self, data_shape: tuple[int, ...], options: CategoricalOptions = CategoricalOptions()):
         super().__init__(data_shape)
-        if options.classes < 2:
-            raise ModelError(f"model.likelihood.classes must be at least 2, got {options.classes}")
         self.classes = self.params_per_element = options.classes
         self.data_support = constraints.integer_interval(0, options.classes - 1)
 

@@ -18,8 +18,9 @@ import torch
 from torch.distributions import Distribution, Multinomial, constraints
 from torch.types import _size
 
+from vaekit.config_checks import integer
 from vaekit.core.likelihoods import Likelihood
-from vaekit.errors import DataError, ModelError
+from vaekit.errors import DataError
 from vaekit.registry import LIKELIHOODS
 
 
@@ -27,6 +28,9 @@ from vaekit.registry import LIKELIHOODS
 class MultinomialOptions:
     coefficient: bool = True  # add log(n! / prod x_i!) so log_prob is a log-probability; false: Mult-VAE's form
     total_count: int = 1  # draws behind `mean` and `sample` (the total of a scored x is its own sum)
+
+    def __post_init__(self) -> None:
+        integer("model.likelihood.total_count", self.total_count, 1)
 
 
 class BagOfCounts(Distribution):
@@ -77,8 +81,6 @@ class MultinomialLikelihood(Likelihood):
 
     def __init__(self, data_shape: tuple[int, ...], options: MultinomialOptions = MultinomialOptions()):
         super().__init__(data_shape)
-        if options.total_count < 1:
-            raise ModelError(f"model.likelihood.total_count must be at least 1, got {options.total_count}")
         self.options = options
 
     def check_data(self, x: torch.Tensor, what: str = "the training data") -> None:

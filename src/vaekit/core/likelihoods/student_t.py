@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, StudentT
 
+from vaekit.config_checks import number
 from vaekit.core.likelihoods import Likelihood
-from vaekit.errors import ModelError
 from vaekit.registry import LIKELIHOODS
 
 LOG_SCALE_RANGE = (-7.0, 5.0)
@@ -26,6 +26,10 @@ LOG_DF_EXCESS_RANGE = (-7.0, 7.0)  # learned df in 1.001..1100
 class StudentTOptions:
     df: float | None = None  # fixed degrees of freedom (> 1); None learns one per feature, starting at 5
 
+    def __post_init__(self) -> None:
+        if self.df is not None:
+            number("model.likelihood.df (a number greater than 1, or unset to learn it)", self.df, 1.0, low_open=True)
+
 
 @LIKELIHOODS.register("student-t", StudentTOptions)
 class StudentTLikelihood(Likelihood):
@@ -35,8 +39,6 @@ class StudentTLikelihood(Likelihood):
 
     def __init__(self, data_shape: tuple[int, ...], options: StudentTOptions = StudentTOptions()):
         super().__init__(data_shape)
-        if options.df is not None and not (options.df > 1 and math.isfinite(options.df)):
-            raise ModelError(f"model.likelihood.df must be a number greater than 1 (or unset to learn it), got {options.df}")
         self.fixed_df = options.df
         if options.df is None:
             self.log_df_excess = nn.Parameter(torch.full(self.data_shape, math.log(4.0)))  # df = 1 + e^a = 5
