@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaekit.data.tabular import is_number
 from vaekit.errors import ConfigError, DataError, VaekitError
 
 LABEL_NAMES = ("anomaly", "is_anomaly", "anomalous", "outlier", "label")
@@ -88,7 +89,7 @@ def read_anomaly_labels(path: Path, names: Sequence[str], column: str | None = N
     if not rows:
         raise DataError(f"label file {path} is empty; write one 0/1 per input (1 = anomalous)")
     header = [h.strip() for h in rows[0]]
-    has_header = not all(_is_number(h) for h in header)
+    has_header = not all(is_number(h) for h in header)
     body = rows[1:] if has_header else rows
     if has_header:
         at = _label_column(path, header, column)
@@ -132,11 +133,3 @@ def _label(path: Path, text: str, line: int) -> int:
     if t in ("0", "0.0", "false"):
         return 0
     raise DataError(f"label file {path}, line {line}: {text!r} is not 0 or 1 (1 = anomalous)")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

@@ -28,6 +28,7 @@ import numpy as np
 from vaekit.config import DataConfig
 from vaekit.data.base import ClickSplit, RatingsSplits
 from vaekit.data.registry import file_key, register
+from vaekit.data.tabular import is_number
 from vaekit.errors import ConfigError, DataError, DatasetNotFoundError
 
 CHUNK_LINES = 1_000_000  # lines parsed per numpy call: bounded memory on ML-20M-sized files
@@ -86,20 +87,12 @@ def _layout(line: str) -> tuple[str | None, bool]:
     line = line.strip()
     sep = "::" if "::" in line else "\t" if "\t" in line else "," if "," in line else None
     parts = [p.strip().strip('"').lower() for p in _split_line(line, sep)]
-    rating_not_number = len(parts) >= 3 and not _is_number(parts[2])
+    rating_not_number = len(parts) >= 3 and not is_number(parts[2])
     return sep, bool(parts) and ("user" in parts[0] or rating_not_number)
 
 
 def _split_line(line: str, sep: str | None) -> list[str]:
     return line.strip().split(sep)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _read_numeric(

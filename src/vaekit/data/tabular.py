@@ -110,11 +110,12 @@ def _check_header(path: Path, header: list[str]) -> None:
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise DataFormatError(f"{path}: duplicate column name(s) {dupes} in the header row")
-    if all(_is_number(h) for h in header):
+    if all(is_number(h) for h in header):
         raise DataFormatError(f"{path}: the first row looks like data, not column names; add a header row")
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``text`` parses as a float (a data cell rather than a column name)."""
     try:
         float(text)
     except ValueError:
@@ -130,7 +131,7 @@ def _feature(path: Path, name: str, values: tuple[str, ...], lines: list[int]) -
     except DataFormatError:
         texts = [v.strip() for v in values]
         present = [t for t in texts if t.lower() not in MISSING]
-        if any(_is_number(t) for t in present):
+        if any(is_number(t) for t in present):
             raise  # numbers with a stray text cell, or an infinite value
     labels = tuple(sorted(set(present)))
     if len(labels) > MAX_LABELS:
