@@ -265,7 +265,7 @@ def main() -> None:
     if args.compare_http:
         lines_http = compare_http(root, run.name, args)
     lines = [
-        f"CPU: {cpu_name()}, 2 cores shared with other users' jobs while measuring (timings are noisy); "
+        f"CPU: {cpu_name()}, 2 cores (the load average while measuring is given below the table); "
         f"`vaekit serve --threads {args.threads}` (one uvicorn process), commit {commit()}. "
         f"Model: MLP VAE on MNIST, latent 16, hidden (512, 256), {args.epochs} epochs at 1 thread"
         + (f" ({train_s:.0f} s)." if train_s else "."),
