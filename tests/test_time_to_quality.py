@@ -1,0 +1,47 @@
+"""benchmarks/time_to_quality.py decides its published first-reach times from a few full scores
+chosen by a cheap screen; these check that choice against known curves."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+ttq = pytest.importorskip("time_to_quality")
+
+
+def settled(screen: list[float], full: list[float]) -> tuple[object, list[int]]:
+    clock = ttq.Clock("t", lambda: 0.0, dict, (), 1.0)
+    clock.points = [{"seconds": float(i), "epoch": i, "screen": s} for i, s in enumerate(screen)]
+    clock.weights = [{"i": i} for i in range(len(screen))]
+    scored: list[int] = []
+
+    def score(weights: dict) -> float:
+        scored.append(weights["i"])
+        return full[weights["i"]]
+
+    clock.settle(score)
+    return clock, scored
+
+
+def test_first_reach_is_read_from_full_scores_and_only_near_the_targets():
+    screen = [120, 100, 93.5, 92.8, 91, 89.9, 88, 87.5, 86]
+    full = [119, 99, 92.5, 91.7, 89.9, 89.0, 87.1, 86.8, 85.2]
+    clock, scored = settled(screen, full)
+    assert ttq.first_reach(clock.points, 90)["seconds"] == 4  # the screen says 5, the full score 4
+    assert ttq.first_reach(clock.points, 87)["seconds"] == 7
+    assert 0 not in scored and 1 not in scored  # far above every target: screened only
+    assert len(scored) == len(set(scored))  # no copy is scored twice
+
+
+def test_an_earlier_copy_that_already_reached_the_target_is_found():
+    screen = [95, 93.5, 92.5, 91]  # copy 1 is screened just outside the margin
+    full = [94, 89.5, 89.0, 88.0]  # but its full score already reached 90
+    clock, _ = settled(screen, full)
+    assert ttq.first_reach(clock.points, 90)["seconds"] == 1
+
+
+def test_a_target_never_reached_is_reported_so():
+    clock, scored = settled([110, 100, 95], [109, 99, 94])
+    assert ttq.first_reach(clock.points, 90) is None
+    assert scored == [2]  # only the last copy, for the table's last score
