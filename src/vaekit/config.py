@@ -211,8 +211,8 @@ class TrainConfig(_PartFields):
     progress: bool = True
     tensorboard: bool = True  # when the tensorboard package is installed
     device: str = "cpu"
-    # which validation number picks the best epoch: "auto" is ndcg@100 for ratings runs, elbo otherwise;
-    # ratings runs also take "ndcg@K" or "recall@K"
+    # which validation number picks the best epoch: "auto" is ndcg@100 for ratings runs, the k-sample
+    # bound ("iwae") for runs trained on it, elbo otherwise; ratings runs also take "ndcg@K" or "recall@K"
     best_by: str = "auto"
 
 

@@ -48,6 +48,7 @@ from vaekit.data.base import RatingsSplits
 from vaekit.data.batches import SparseBatches, SparseChunks, TensorBatches, TensorChunks
 from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, open_data, training_batches
 from vaekit.errors import ConfigError, RunDirError, TrainingError, TrainingInterrupted
+from vaekit.evaluation.likelihood import iwae_nll
 from vaekit.hardware import cpu_info
 from vaekit.runlock import claim_run_dir
 from vaekit.training import ddp, recsys, schedules
@@ -271,6 +272,8 @@ def _judge_epoch(
     the best so far, the schedules that read it, and whether training stops here (and why). Returns
     the new progress, ``improved`` and the ranking metrics (empty unless ratings)."""
     ranking = recsys.validation_ranking(model, val_chunks, best_by, env) if isinstance(val_chunks, SparseChunks) else {}
+    if best_by == "iwae":
+        ranking = {"iwae": _validate_iwae(model, val_chunks, recsys.iwae_samples(t), env)}
     score = val.elbo if best_by == "elbo" else ranking[best_by]
     epoch = progress.epoch + 1
     if not math.isfinite(val.elbo):  # never saved, never reported as a best
@@ -475,6 +478,17 @@ def _validate(model: VAE, chunks: TensorChunks | StreamChunks | SparseChunks, en
     n = max(int(totals[2]), 1)
     recon, kl = float(totals[0]) / n, float(totals[1]) / n
     return MeanELBO(elbo=-(recon + kl), recon_nll=recon, kl=kl, n=int(totals[2]))
+
+
+def _validate_iwae(model: VAE, chunks: TensorChunks | StreamChunks, k: int, env: ddp.DistEnv) -> float:
+    """The validation k-sample bound (mean over the split, nats; higher is better), with the same
+    posterior draws every epoch so that epochs are compared on equal noise."""
+    sums = torch.zeros(2, dtype=torch.float64)  # -log p(x) bounds summed; examples
+    for x, y in chunks:
+        nll = iwae_nll(model, x, k, batch_size=chunks.batch_size, generator=torch.Generator().manual_seed(0), condition=y)
+        sums += torch.tensor([float(nll.per_example.sum()), float(nll.per_example.numel())], dtype=torch.float64)
+    totals = ddp.all_reduce_sum(sums, env)
+    return -float(totals[0]) / max(float(totals[1]), 1.0)
 
 
 def _resolve_condition(cfg: RunConfig, data: DataSplits | StreamedSplits | RatingsSplits) -> RunConfig:

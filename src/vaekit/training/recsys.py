@@ -16,21 +16,34 @@ if TYPE_CHECKING:
 
 
 def best_by(t: TrainConfig, kind: str) -> str:
-    """``train.best_by`` resolved for data of ``kind``: 'elbo', or a ranking metric for ratings runs."""
+    """``train.best_by`` resolved for data of ``kind``: 'elbo'; 'iwae' (the validation k-sample bound,
+    k of the IWAE objective, else 5), which 'auto' means for a run trained on that bound; or a ranking
+    metric for ratings runs."""
     name = t.best_by.strip().lower()
     if name == "auto":
-        return "ndcg@100" if kind == "ratings" else "elbo"
-    if name == "elbo":
+        if kind == "ratings":
+            return "ndcg@100"
+        return "iwae" if t.objective.kind == "iwae" else "elbo"
+    if name in ("elbo", "iwae"):
+        if name == "iwae" and kind == "ratings":
+            raise ConfigError("train.best_by 'iwae' needs images or tables; a ratings run takes 'ndcg@K', 'recall@K' or 'elbo'")
         return name
     try:
         (name,) = parse_ranking_metrics(name)
     except (ConfigError, ValueError):
         raise ConfigError(
-            f"train.best_by {t.best_by!r}: use 'auto', 'elbo', or for ratings runs 'ndcg@K' or 'recall@K'"
+            f"train.best_by {t.best_by!r}: use 'auto', 'elbo', 'iwae', or for ratings runs 'ndcg@K' or 'recall@K'"
         ) from None
     if kind != "ratings":
-        raise ConfigError(f"train.best_by {t.best_by!r} ranks held-out users' items: it needs a ratings:PATH source; use 'elbo'")
+        raise ConfigError(
+            f"train.best_by {t.best_by!r} ranks held-out users' items: it needs a ratings:PATH source; use 'elbo' or 'iwae'"
+        )
     return name
+
+
+def iwae_samples(t: TrainConfig) -> int:
+    """k of the validation bound that ``best_by = 'iwae'`` reads: the IWAE objective's own, else 5."""
+    return int(t.objective.options.k) if t.objective.kind == "iwae" else 5
 
 
 def validation_ranking(model: VAE, chunks: SparseChunks, best: str, env: ddp.DistEnv) -> dict[str, float]:
