@@ -270,10 +270,12 @@ def _judge_epoch(
 ) -> tuple[Progress, bool, dict[str, float]]:
     """After an epoch: its validation score (ELBO, or a ranking metric of a ratings run), whether it is
     the best so far, the schedules that read it, and whether training stops here (and why). Returns
-    the new progress, ``improved`` and the ranking metrics (empty unless ratings)."""
-    ranking = recsys.validation_ranking(model, val_chunks, best_by, env) if isinstance(val_chunks, SparseChunks) else {}
-    if best_by == "iwae":
-        ranking = {"iwae": _validate_iwae(model, val_chunks, recsys.iwae_samples(t), env)}
+    the new progress, ``improved`` and the extra validation numbers (ranking metrics of a ratings run,
+    or the k-sample bound when it picks the best epoch)."""
+    if isinstance(val_chunks, SparseChunks):
+        ranking = recsys.validation_ranking(model, val_chunks, best_by, env)
+    else:  # best_by "iwae" is refused for ratings runs
+        ranking = {"iwae": _validate_iwae(model, val_chunks, recsys.iwae_samples(t), env)} if best_by == "iwae" else {}
     score = val.elbo if best_by == "elbo" else ranking[best_by]
     epoch = progress.epoch + 1
     if not math.isfinite(val.elbo):  # never saved, never reported as a best
