@@ -26,6 +26,7 @@ SECTIONS = [  # (result file stem, title, script)
         "benchmarks/mnist_60min.py, benchmarks/one_class.py",
     ),
     ("config_epochs", "One epoch of every shipped config", "benchmarks/mnist_best.py"),
+    ("one_class_higher", "One-class anomaly detection at the higher bars", "benchmarks/one_class.py --phase both"),
     ("one_class", "One-class anomaly detection (Ruff et al. protocol)", "benchmarks/one_class.py"),
     ("imputation", "Imputation against mean and KNN imputation", "benchmarks/imputation.py"),
     ("web_latency", "vaekit serve: request latency and time to the Explore map", "benchmarks/web_latency.py"),
