@@ -38,7 +38,8 @@ def stage(config: Path, out: Path, overrides: list[str]) -> dict:
         fit(load_config(config, overrides), out)
     state, history = RunDir(out).train_state(), RunDir(out).metrics()
     return {"seconds": state["elapsed"], "epochs": state["epoch"], "stop": state["stop_reason"],
-            "threads": sorted({r.get("threads") for r in history}), "best_val_elbo": state["best_val_elbo"]}  # fmt: skip
+            "threads": sorted({r.get("threads") for r in history}), "best_val_elbo": state["best_val_elbo"],
+            "best_val_bound": max((r["val_iwae"] for r in history if "val_iwae" in r), default=None)}  # fmt: skip
 
 
 def main() -> None:
@@ -76,11 +77,13 @@ def main() -> None:
         f"Test NLL after both stages: **{r2['nll']:.2f} ± {r2['stderr']:.2f} nats** (k = {r2['k']}, {r2['n_test']:,} test "
         f"images binarised once) — target ≤ {TARGET} nats within 60 minutes of training: {verdict}.",
         "",
-        "| stage | training s (trainer's clock) | epochs | stopped | threads chosen | best val ELBO | test NLL |",
+        "| stage | training s (trainer's clock) | epochs | stopped | threads chosen | best val ELBO (k = 5 bound: what keeps stage 2's epoch) | test NLL |",
         "| --- | --- | --- | --- | --- | --- | --- |",
         f"| 1: ELBO (test NLL with k = {r1['k']}) | {s1['seconds']:.0f} | {s1['epochs']} | {s1['stop']} | {s1['threads']} | {s1['best_val_elbo']:.2f} | {r1['nll']:.2f} |",
         f"| 2: IWAE k=5 (DReG) from stage 1 | {s2['seconds']:.0f} | {s2['epochs']} | {s2['stop']} | {s2['threads']} | "
-        f"{s2['best_val_elbo']:.2f} | {r2['nll']:.2f} |",
+        f"{s2['best_val_elbo']:.2f}"
+        + (f" ({s2['best_val_bound']:.2f})" if s2["best_val_bound"] is not None else "")
+        + f" | {r2['nll']:.2f} |",
         f"| both | {total:.0f} | | | | | |",
         "",
         *[f"- {name}: {v}" for name, v in PUBLISHED],
