@@ -189,10 +189,9 @@ def select(args: argparse.Namespace) -> dict[str, tuple[str, str, float]]:
         best = chosen[dataset]
         lines += ["", f"Chosen for {dataset}: `{best[0]}` with `{best[1]}` (mean validation AUROC {best[2]:.1f}).", ""]
     lines.append(f"Training capped at {args.max_time:.0f} s per class, one torch thread.")
-    path = args.results.with_name(args.results.stem + "_selection.md")
+    path = args.results.with_name(args.selection)
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
-    args.selection = path.name
     return chosen
 
 
@@ -203,7 +202,7 @@ def final(args: argparse.Namespace) -> None:
         "",
         f"Variant `{args.variant}`: model {json.dumps(model_cfg)}, training {json.dumps(train_cfg)} capped at "
         f"{args.max_time:.0f} s per class (one torch thread); score `{args.score}` {json.dumps(SCORES[args.score])}. "
-        f"Chosen on validation AUROC (see {getattr(args, 'selection', 'one_class_selection.md')}), never on test data.",
+        f"Chosen on validation AUROC (see {args.selection}), never on test data.",
         "",
         f"`python benchmarks/one_class.py {' '.join(sys.argv[1:])}`"
         + (f" with vaekit at commit {args.commit}" if args.commit else ""),
@@ -258,20 +257,23 @@ def main() -> None:
     p.add_argument("--targets", choices=list(TARGETS), default="first", help="which bars the final phase reports against")
     p.add_argument("--results", type=Path, default=RESULTS, help="final phase's table; the selection's goes beside it")
     args = p.parse_args()
+    args.selection = f"{args.results.stem}_selection.md"  # the selection's table, beside the final one
     torch.set_num_threads(1)
     if args.phase == "final":
         final(args)
         return
     chosen = select(args)
-    if args.phase == "both":
-        datasets = args.datasets
-        for dataset in datasets:  # each dataset gets its own choice; its table is written on its own
-            args.variant, args.score, _ = chosen[dataset]
-            args.datasets = [dataset]
-            stem = args.results.stem if len(datasets) == 1 else f"{args.results.stem}_{dataset}"
-            results, args.results = args.results, args.results.with_name(stem + ".md")
-            final(args)
-            args.results = results
+    if args.phase == "both":  # each dataset's final phase with its own choice, in a table of its own
+        for dataset in args.datasets:
+            stem = args.results.stem if len(args.datasets) == 1 else f"{args.results.stem}_{dataset}"
+            variant, score, _ = chosen[dataset]
+            overrides = {
+                "variant": variant,
+                "score": score,
+                "datasets": [dataset],
+                "results": args.results.with_name(f"{stem}.md"),
+            }
+            final(argparse.Namespace(**{**vars(args), **overrides}))
 
 
 if __name__ == "__main__":

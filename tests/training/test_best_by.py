@@ -10,23 +10,23 @@ from vaekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaekit.data import load_data
 from vaekit.errors import ConfigError
 from vaekit.evaluation.likelihood import iwae_nll
-from vaekit.training import recsys
+from vaekit.training import best
 from vaekit.training.loop import fit
 
 
 def test_auto_follows_the_objective_and_bad_choices_name_the_valid_ones():
     iwae = {"kind": "iwae", "k": 3}
-    assert recsys.best_by(TrainConfig(objective=iwae), "dense") == "iwae"
-    assert recsys.iwae_samples(TrainConfig(objective=iwae)) == 3
-    assert recsys.best_by(TrainConfig(), "dense") == "elbo"
-    assert recsys.iwae_samples(TrainConfig()) == 5
-    assert recsys.best_by(TrainConfig(objective=iwae, best_by="elbo"), "dense") == "elbo"  # still the user's call
-    assert recsys.best_by(TrainConfig(best_by="iwae"), "dense") == "iwae"
-    assert recsys.best_by(TrainConfig(objective=iwae), "ratings") == "ndcg@100"
+    assert best.resolve_best_by(TrainConfig(objective=iwae), "dense") == "iwae"
+    assert best.iwae_samples(TrainConfig(objective=iwae)) == 3
+    assert best.resolve_best_by(TrainConfig(), "dense") == "elbo"
+    assert best.iwae_samples(TrainConfig()) == 5
+    assert best.resolve_best_by(TrainConfig(objective=iwae, best_by="elbo"), "dense") == "elbo"  # still the user's call
+    assert best.resolve_best_by(TrainConfig(best_by="iwae"), "dense") == "iwae"
+    assert best.resolve_best_by(TrainConfig(objective=iwae), "ratings") == "ndcg@100"
     with pytest.raises(ConfigError, match="ratings run takes"):
-        recsys.best_by(TrainConfig(best_by="iwae"), "ratings")
+        best.resolve_best_by(TrainConfig(best_by="iwae"), "ratings")
     with pytest.raises(ConfigError, match="'iwae'"):
-        recsys.best_by(TrainConfig(best_by="likelihood"), "dense")
+        best.resolve_best_by(TrainConfig(best_by="likelihood"), "dense")
 
 
 def test_an_iwae_run_keeps_the_epoch_of_best_validation_bound_and_logs_it(tmp_path):

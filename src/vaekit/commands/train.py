@@ -141,14 +141,14 @@ def _diagnose(out) -> None:
 def _best(cfg, best_val_elbo: float, best_val_score: float | None) -> str:
     """'ELBO -90.123 nats', the k-sample bound of a run that picked its best epoch by it, or the
     ranking metric that picked the best epoch of a ratings run."""
-    from vaekit.training import recsys
+    from vaekit.training import best
 
     kind = "ratings" if cfg.data.source.lower().startswith("ratings:") else "dense"
-    name = recsys.best_by(cfg.train, kind)
+    name = best.resolve_best_by(cfg.train, kind)
     if name == "elbo":
         return f"ELBO {best_val_elbo:.3f} nats"
     if name == "iwae":
-        return f"IWAE bound (k = {recsys.iwae_samples(cfg.train)}) {best_val_score:.3f} nats"
+        return f"IWAE bound (k = {best.iwae_samples(cfg.train)}) {best_val_score:.3f} nats"
     return f"{name} {best_val_score:.4f}"
 
 

@@ -48,10 +48,10 @@ from vaekit.data.base import RatingsSplits
 from vaekit.data.batches import SparseBatches, SparseChunks, TensorBatches, TensorChunks
 from vaekit.data.streaming import StreamBatches, StreamChunks, StreamedSplits, open_data, training_batches
 from vaekit.errors import ConfigError, RunDirError, TrainingError, TrainingInterrupted
-from vaekit.evaluation.likelihood import iwae_nll
 from vaekit.hardware import cpu_info
 from vaekit.runlock import claim_run_dir
 from vaekit.training import ddp, recsys, schedules
+from vaekit.training.best import iwae_samples, resolve_best_by, validation_bound
 from vaekit.training.columns import resolve_columns, resumed_columns, typed_data
 from vaekit.training.logs import MetricsLog
 from vaekit.training.objectives import TrainObjective, make_objective
@@ -193,7 +193,7 @@ def _fit(
         world_size=env.world_size,
         device=device,
     )
-    best_by = recsys.best_by(t, data.kind)  # elbo, or a ranking metric (ratings runs)
+    best_by = resolve_best_by(t, data.kind)  # elbo, iwae, or a ranking metric (ratings runs)
     steps_per_epoch = max(1, math.ceil(batches.n / t.batch_size))
     objective = make_objective(t, model, steps_per_epoch=steps_per_epoch, dataset_size=batches.n, world_size=env.world_size)
 
@@ -275,7 +275,7 @@ def _judge_epoch(
     if isinstance(val_chunks, SparseChunks):
         ranking = recsys.validation_ranking(model, val_chunks, best_by, env)
     else:  # best_by "iwae" is refused for ratings runs
-        ranking = {"iwae": _validate_iwae(model, val_chunks, recsys.iwae_samples(t), env)} if best_by == "iwae" else {}
+        ranking = {"iwae": validation_bound(model, val_chunks, iwae_samples(t), env)} if best_by == "iwae" else {}
     score = val.elbo if best_by == "elbo" else ranking[best_by]
     epoch = progress.epoch + 1
     if not math.isfinite(val.elbo):  # never saved, never reported as a best
@@ -480,17 +480,6 @@ def _validate(model: VAE, chunks: TensorChunks | StreamChunks | SparseChunks, en
     n = max(int(totals[2]), 1)
     recon, kl = float(totals[0]) / n, float(totals[1]) / n
     return MeanELBO(elbo=-(recon + kl), recon_nll=recon, kl=kl, n=int(totals[2]))
-
-
-def _validate_iwae(model: VAE, chunks: TensorChunks | StreamChunks, k: int, env: ddp.DistEnv) -> float:
-    """The validation k-sample bound (mean over the split, nats; higher is better), with the same
-    posterior draws every epoch so that epochs are compared on equal noise."""
-    sums = torch.zeros(2, dtype=torch.float64)  # -log p(x) bounds summed; examples
-    for x, y in chunks:
-        nll = iwae_nll(model, x, k, batch_size=chunks.batch_size, generator=torch.Generator().manual_seed(0), condition=y)
-        sums += torch.tensor([float(nll.per_example.sum()), float(nll.per_example.numel())], dtype=torch.float64)
-    totals = ddp.all_reduce_sum(sums, env)
-    return -float(totals[0]) / max(float(totals[1]), 1.0)
 
 
 def _resolve_condition(cfg: RunConfig, data: DataSplits | StreamedSplits | RatingsSplits) -> RunConfig:
