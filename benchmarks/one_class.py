@@ -195,6 +195,22 @@ def select(args: argparse.Namespace) -> dict[str, tuple[str, str, float]]:
     return chosen
 
 
+WHERE_OPTIONS = ("--runs", "--results")  # where files go on the measuring machine, not what is measured
+
+
+def shown_command(argv: list[str]) -> list[str]:
+    """The command line as recorded in a table: without the options that only place files."""
+    shown, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in WHERE_OPTIONS:
+            skip = True
+        elif not arg.startswith(tuple(f"{o}=" for o in WHERE_OPTIONS)):
+            shown.append(arg)
+    return shown
+
+
 def final(args: argparse.Namespace) -> None:
     model_cfg, train_cfg = VARIANTS[args.variant]
     lines = [
@@ -204,7 +220,7 @@ def final(args: argparse.Namespace) -> None:
         f"{args.max_time:.0f} s per class (one torch thread); score `{args.score}` {json.dumps(SCORES[args.score])}. "
         f"Chosen on validation AUROC (see {args.selection}), never on test data.",
         "",
-        f"`python benchmarks/one_class.py {' '.join(sys.argv[1:])}`"
+        f"`python benchmarks/one_class.py {' '.join(shown_command(sys.argv[1:]))}`"
         + (f" with vaekit at commit {args.commit}" if args.commit else ""),
         "",
     ]

@@ -62,3 +62,8 @@ def test_select_phase_alone_never_touches_the_test_split(monkeypatch, tmp_path):
     calls = run(monkeypatch, tmp_path, ["--phase", "select", "--variants", "conv32-g01-l32", "--scores", "latent"])
     assert calls and all(split == "validation" for *_, split in calls)
     assert not (tmp_path / "oc.md").exists()
+
+
+def test_the_recorded_command_leaves_out_where_files_went():
+    argv = ["--phase", "both", "--runs", "/scratch/runs", "--max-time", "300", "--results=/scratch/t.md", "--commit", "abc"]
+    assert oc.shown_command(argv) == ["--phase", "both", "--max-time", "300", "--commit", "abc"]

@@ -34,6 +34,31 @@ def test_a_time_budget_finishes_the_cosine_schedule_and_the_warmup_whatever_the_
     assert r[0]["kl_weight"] < 1.0
 
 
+def test_a_stall_at_the_start_does_not_rush_the_schedules_through(tmp_path, monkeypatch):
+    import time
+
+    import vaekit.training.loop as loop
+
+    real, calls = loop.training_step, []
+
+    def first_step_compiles(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(1.2)  # what compiling the first step costs, at this budget's scale
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "training_step", first_step_compiles)
+    cfg = tiny(epochs=100_000, max_time=3.0, schedule_by="time", lr_schedule="cosine", lr_min=0.0, kl_warmup_epochs=20_000)
+    run = fit(cfg, tmp_path / "r", figures=False)
+    r = rows(run.path)
+    assert r[0]["stalled_seconds"] >= 1.1  # found and left out of the schedules' clock
+    # the warm-up spans 20% of the budget left after the stall: one short epoch is a sliver of it
+    # (counting the stall, 40% of the budget would have gone and the warm-up would be over)
+    assert r[0]["kl_weight"] < 0.3
+    assert r[-1]["budget_used"] == 1.0 and r[-1]["kl_weight"] == 1.0  # still ends with the budget
+    assert r[-1]["lr"] < 0.25 * cfg.train.lr
+
+
 def test_on_epoch_sees_each_epoch_and_can_stop_the_run(tmp_path):
     seen = []
 

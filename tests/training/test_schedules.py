@@ -77,3 +77,33 @@ def test_fraction_schedules_match_the_step_ones_and_end_with_the_budget():
     # KL warm-up over 10 of 100 planned epochs = the first 10% of the budget
     pos = time_position(6.0, 120.0, total_steps=100 * 50)  # 5% of the budget
     assert math.isclose(kl_weight(pos, 50, 1.0, 10.0), 0.5)
+
+
+def test_stalls_are_left_out_of_the_time_position_and_the_schedule_still_ends_with_the_budget():
+    from vaekit.training.schedules import time_position
+
+    # a 20 s compile in a 120 s budget: 10 s of training is 10% of what was left, not 25% of it all
+    assert math.isclose(time_position(30.0, 120.0, total_steps=1000, stalled=20.0), 100.0)
+    assert time_position(120.0, 120.0, total_steps=1000, stalled=20.0) == 1000.0  # the end is the end
+    assert time_position(30.0, 120.0, total_steps=1000, stalled=0.0) == 250.0  # no stall: as before
+    assert time_position(50.0, 40.0, total_steps=1000, stalled=45.0) == 1000.0  # stalls beyond the budget
+
+
+def test_the_stall_clock_counts_only_what_an_outlying_step_took_beyond_a_typical_one():
+    from vaekit.training.schedules import StallClock
+
+    clock = StallClock()
+    clock.add(20.0)  # the first step, compiling: provisionally all stalled
+    assert clock.stalled == 20.0
+    clock.add(0.01)  # the second settles it: 20 s less one typical step
+    assert math.isclose(clock.stalled, 19.99)
+    for _ in range(50):
+        clock.add(0.012)  # steps vary a little: nothing stalls
+    assert math.isclose(clock.stalled, 19.99)
+    clock.add(1.0)  # a pause mid-run
+    assert clock.typical is not None and clock.typical < 0.02  # the pause did not become typical
+    assert math.isclose(clock.stalled, 19.99 + 1.0 - 0.012, rel_tol=1e-3)
+    quick = StallClock(stalled=5.0)  # a resumed run continues the saved total
+    quick.add(0.01)
+    quick.add(0.01)
+    assert quick.stalled == 5.0

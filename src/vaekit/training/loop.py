@@ -114,6 +114,7 @@ class _Epoch:
     seconds: float
     extras: dict[str, float]  # epoch means of the objective's optional terms (perplexity, tc, ...)
     consecutive_bad: int = 0  # NaN/Inf steps in a row at the epoch's end (carried into the next)
+    stalled: float = 0.0  # the run's one-off stalls so far, seconds (schedules.StallClock)
 
 
 def fit(
@@ -226,9 +227,10 @@ def _fit(
         write_config(out, cfg, saved.info)
 
     bar = _progress_bar(t, steps_per_epoch * t.epochs, progress.seen_batches) if env.is_main else None
+    clock = schedules.StallClock(progress.stalled)  # this process's stalls (its compile) add to the saved ones
     try:
         while progress.epoch < t.epochs and not progress.finished:
-            ep = _train_epoch(cfg, train_model, model, optimizer, objective, batches, gens, progress, env, bar)
+            ep = _train_epoch(cfg, train_model, model, optimizer, objective, batches, gens, progress, env, bar, clock)
             model.eval()
             started = time.perf_counter()
             val = _validate(model, val_chunks, env)
@@ -303,6 +305,7 @@ def _judge_epoch(
         epochs_since_best=0 if improved else progress.epochs_since_best + 1,
         plateau=plateau,
         elapsed=elapsed,
+        stalled=ep.stalled,
     )
     if ep.step == 0 and ep.bad:
         raise TrainingError(
@@ -370,7 +373,7 @@ def _metrics_row(
 ) -> dict[str, Any]:
     """One line of metrics.jsonl: the epoch's training means, validation numbers and schedule values."""
     epoch, elapsed = progress.epoch, progress.elapsed
-    position = _position(t, elapsed, ep.seen_batches, steps_per_epoch)
+    position = _position(t, elapsed, ep.seen_batches, steps_per_epoch, progress.stalled)
     return {
         "epoch": epoch,
         "step": ep.step,
@@ -389,7 +392,11 @@ def _metrics_row(
         "train_seconds": ep.seconds,  # the optimisation loop alone
         "epoch_seconds": ep.seconds + time.perf_counter() - started,  # with validation
         "threads": torch.get_num_threads(),  # train.threads = "auto" chooses it at start
-        **({"budget_used": schedules.budget_fraction(elapsed, t.max_time)} if t.schedule_by == "time" and t.max_time else {}),
+        **(
+            {"budget_used": schedules.budget_fraction(elapsed, t.max_time), "stalled_seconds": progress.stalled}
+            if t.schedule_by == "time" and t.max_time
+            else {}
+        ),
     }
 
 
@@ -404,6 +411,7 @@ def _train_epoch(
     progress: Progress,
     env: ddp.DistEnv,
     bar,
+    clock: schedules.StallClock,
 ) -> _Epoch:
     """One pass over the training data in global batches; each rank takes its shard of each."""
     t = cfg.train
@@ -423,6 +431,7 @@ def _train_epoch(
         _set_lr(optimizer, schedules.step_lr(progress.epoch, t.lr, t.lr_step_epochs, t.lr_gamma))
     elif t.lr_schedule == "plateau":
         _set_lr(optimizer, t.lr * progress.plateau.factor)
+    last = started  # the end of the previous step: each step's time includes drawing its batch
     # x, y: this rank's contiguous share of a global batch of `size`, shuffled and binarised by gens.data
     for x, y, size in batches.epoch(gens.data):
         eps = torch.randn((size, *noise_shape), generator=gens.noise).to(x.device)  # (B, D) or (B, k, D)
@@ -433,10 +442,13 @@ def _train_epoch(
         eps = ddp.shard(eps, env)[0]
         if k is not None:
             eps = eps.transpose(0, 1)  # (k, B, D)
-        position = _position(t, progress.elapsed + time.perf_counter() - started, seen_batches, steps_per_epoch)
+        position = _position(t, progress.elapsed + time.perf_counter() - started, seen_batches, steps_per_epoch, clock.stalled)
         if t.lr_schedule == "cosine":
             _set_lr(optimizer, schedules.cosine_lr(position, total_steps, t.lr, t.lr_min))
         r = training_step(loss_module, vae, objective, optimizer, (x, y, eps, mask), share=share, step=position, t=t, env=env)
+        now = time.perf_counter()
+        clock.add(now - last)
+        last = now
         seen_batches += 1
         if not r.finite:
             bad += 1
@@ -467,7 +479,9 @@ def _train_epoch(
     totals = ddp.all_reduce_sum(torch.cat([sums, extra_sums, torch.tensor([float(seen)], device=sums.device)]), env)
     means = (totals[:-1] / totals[-1].clamp(min=1)).tolist()
     extras = dict(zip(extra_names or [], means[3:]))
-    return _Epoch(means[0], means[1], means[2], seen_batches, step, bad, time.perf_counter() - started, extras, consecutive_bad)
+    return _Epoch(
+        means[0], means[1], means[2], seen_batches, step, bad, time.perf_counter() - started, extras, consecutive_bad, clock.stalled
+    )
 
 
 def _validate(model: VAE, chunks: TensorChunks | StreamChunks | SparseChunks, env: ddp.DistEnv) -> MeanELBO:
@@ -528,12 +542,13 @@ def _stop_reason(t: TrainConfig, p: Progress) -> str:
     return ""
 
 
-def _position(t: TrainConfig, elapsed: float, seen_batches: int, steps_per_epoch: int) -> float:
+def _position(t: TrainConfig, elapsed: float, seen_batches: int, steps_per_epoch: int, stalled: float = 0.0) -> float:
     """Where the schedules are read: the batch count; with ``train.schedule_by = "time"``, the same
-    share of the planned steps as of ``train.max_time`` used (schedules.time_position) when that is
-    further, so the schedules end with whichever budget runs out first, the epochs or the time."""
+    share of the planned steps as of ``train.max_time`` used (schedules.time_position, less the
+    ``stalled`` seconds) when that is further, so the schedules end with whichever budget runs out
+    first, the epochs or the time."""
     if t.schedule_by == "time" and t.max_time:
-        return max(seen_batches, schedules.time_position(elapsed, t.max_time, steps_per_epoch * t.epochs))
+        return max(seen_batches, schedules.time_position(elapsed, t.max_time, steps_per_epoch * t.epochs, stalled))
     return seen_batches
 
 

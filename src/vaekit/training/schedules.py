@@ -29,12 +29,53 @@ def budget_fraction(elapsed: float, max_time: float) -> float:
     return min(1.0, max(0.0, elapsed / max_time)) if max_time > 0 else 1.0
 
 
-def time_position(elapsed: float, max_time: float, total_steps: int) -> float:
+def time_position(elapsed: float, max_time: float, total_steps: int, stalled: float = 0.0) -> float:
     """``train.schedule_by = "time"``: the step the schedules are read at once ``elapsed`` of
     ``max_time`` seconds are used — the same share of the planned ``total_steps`` (epochs x steps
     per epoch). Every step-based schedule (cosine lr, KL warm-up over ``kl_warmup_epochs / epochs``
-    of the budget, capacity) then ends when the budget does, however fast the machine is."""
-    return budget_fraction(elapsed, max_time) * total_steps
+    of the budget, capacity) then ends when the budget does, however fast the machine is.
+
+    ``stalled``: seconds of one-off stalls so far (compiling, a paused machine; see ``StallClock``),
+    left out of the share: they spend budget without training, so the schedules spread over what the
+    budget has left instead of leaping ahead (a 25 s compile in a 2,100 s budget would otherwise end a
+    15-of-600-epoch KL warm-up after 5 epochs instead of 9)."""
+    if max_time <= 0:
+        return float(total_steps)
+    stalled = min(max(0.0, stalled), elapsed)
+    return budget_fraction(elapsed - stalled, max_time - stalled) * total_steps if max_time > stalled else float(total_steps)
+
+
+class StallClock:
+    """Seconds of training steps that took far longer than a typical step, beyond that typical step.
+
+    Fed each step's duration; the typical step is a running mean that a stall never enters. Until a
+    second step gives it a first value, the first step counts wholly as stalled (it holds the compile,
+    if any), then is settled against the second."""
+
+    RATIO = 4.0  # a step this many times the typical one is a stall
+    SMOOTH = 0.05  # weight of the newest step in the running typical step
+
+    def __init__(self, stalled: float = 0.0) -> None:
+        self.stalled = stalled  # a resumed run starts from the saved total
+        self.typical: float | None = None
+        self._first: float | None = None
+
+    def add(self, seconds: float) -> None:
+        if self.typical is None:
+            if self._first is None:
+                self._first, self.stalled = seconds, self.stalled + seconds  # provisional
+                return
+            self.stalled -= self._first  # settle the first step against the second
+            first, self.typical = self._first, seconds
+            self._excess(first)
+            return
+        self._excess(seconds)
+        self.typical += self.SMOOTH * (min(seconds, self.RATIO * self.typical) - self.typical)
+
+    def _excess(self, seconds: float) -> None:
+        assert self.typical is not None
+        if seconds > self.RATIO * self.typical:
+            self.stalled += seconds - self.typical
 
 
 def step_lr(epoch: int, lr: float, every: int, gamma: float) -> float:

@@ -35,6 +35,7 @@ class Progress:
     consecutive_bad: int = 0  # NaN/Inf steps in a row at the end of the last epoch (the guard spans epochs)
     plateau: Plateau = field(default_factory=Plateau)
     elapsed: float = 0.0  # seconds of training so far
+    stalled: float = 0.0  # of which one-off stalls (compiling): schedules on the clock leave them out
     finished: bool = False
     stop_reason: str = ""
 
