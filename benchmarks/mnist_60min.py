@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--test-limit", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2, help="threads for the NLL evaluation")
     ap.add_argument("--train-threads", default="auto", help="train.threads for both stages: auto, or a number")
-    ap.add_argument("--compile", action="store_true", help="train.compile=true in both stages (its compile time counts in the budget)")
+    ap.add_argument(
+        "--compile", action="store_true", help="train.compile=true in both stages (its compile time counts in the budget)"
+    )
     ap.add_argument("--stage1-k", type=int, default=None, help="importance samples for stage 1's NLL (default: --k)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mnist_60min.md"))
     args = ap.parse_args(argv)

@@ -480,7 +480,16 @@ def _train_epoch(
     means = (totals[:-1] / totals[-1].clamp(min=1)).tolist()
     extras = dict(zip(extra_names or [], means[3:]))
     return _Epoch(
-        means[0], means[1], means[2], seen_batches, step, bad, time.perf_counter() - started, extras, consecutive_bad, clock.stalled
+        means[0],
+        means[1],
+        means[2],
+        seen_batches,
+        step,
+        bad,
+        time.perf_counter() - started,
+        extras,
+        consecutive_bad,
+        clock.stalled,
     )
 
 
