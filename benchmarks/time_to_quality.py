@@ -150,7 +150,7 @@ SCREEN_MARGIN = 3.0  # nats: how far above a target a screened copy still gets t
 SCREEN_K, SCREEN_IMAGES = 100, 1000
 
 
-def recipe(config: Path, data_dir: str, budget: float, threads: str) -> RunConfig:
+def recipe(config: Path, data_dir: str, budget: float, threads: str, compile_: bool = False) -> RunConfig:
     planned = load_config(config).train
     epochs = (
         max(1, round(planned.epochs * budget / planned.max_time)) if planned.max_time else planned.epochs
@@ -159,6 +159,8 @@ def recipe(config: Path, data_dir: str, budget: float, threads: str) -> RunConfi
                  f"train.epochs={epochs}"]  # fmt: skip
     if threads != "auto":
         overrides.append(f"train.threads={int(threads)}")
+    if compile_:  # the compile's seconds count as training time; the schedules' clock leaves them out
+        overrides.append("train.compile=true")
     if cpu_info()["bf16"]:  # bf16 autocast pays only where the CPU computes in bf16
         overrides.append('train.precision="bf16"')
     return load_config(config, overrides)
@@ -314,7 +316,8 @@ def report(results: dict, args: argparse.Namespace, n_test: int, quick: bool) ->
         f"CPU: {machine}; torch {torch.__version__}; threads: {args.threads} (vaekit's choices per epoch: "
         f"{results.get('vaekit_threads') or '—'}; pythae: {results.get('pythae_threads', '—')}); load average at the end "
         f"{load} (1, 5, 15 min); commit {commit()}; recipe {Path(args.config).name}"
-        f"{' with bf16 autocast' if cpu_info()['bf16'] else ' in float32 (no bf16 on this CPU)'}.",
+        f"{' with bf16 autocast' if cpu_info()['bf16'] else ' in float32 (no bf16 on this CPU)'}"
+        f"{', compiled (train.compile; the compile counts as training time)' if getattr(args, 'compile', False) else ''}.",
         "",
         f"Test NLL by importance sampling with **k = {args.k}**, on **{n_test:,} test images** binarised once (seed 0), "
         f"for the weights kept at the first epoch end past each mark ({', '.join(str(m) for m in MARKS if m <= longest)} s of "
@@ -377,6 +380,7 @@ def main() -> None:
     ap.add_argument("--budgets", default="300,900", help="vaekit trainings: the time budget (s) each one's schedule spans")
     ap.add_argument("--pythae-budget", type=float, default=1800, help="pythae's training seconds at most")
     ap.add_argument("--threads", default="auto", help="auto: vaekit chooses, pythae keeps torch's default; or a number for both")
+    ap.add_argument("--compile", action="store_true", help="vaekit trains with train.compile (torch.compile)")
     ap.add_argument("--only", choices=["vaekit", "pythae"])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "time_to_quality.md"))
     args = ap.parse_args()
@@ -385,14 +389,14 @@ def main() -> None:
         sys.exit(f"MNIST files not found in {args.data_dir}; pass --data-dir")
     if args.threads != "auto":
         torch.set_num_threads(int(args.threads))
-    base = recipe(Path(args.config), args.data_dir, args.budgets[0], args.threads)
+    base = recipe(Path(args.config), args.data_dir, args.budgets[0], args.threads, args.compile)
     data = load_data(base.data)
     x_test = torch.bernoulli(data.test.x[: args.test_limit].reshape(-1, 784), generator=torch.Generator().manual_seed(0))
     results: dict = {"runs": {}}
     if args.only != "pythae":
         chosen: set[int] = set()
         for budget in args.budgets:
-            cfg = recipe(Path(args.config), args.data_dir, budget, args.threads)
+            cfg = recipe(Path(args.config), args.data_dir, budget, args.threads, args.compile)
             clock, threads = train_vaekit(cfg, data, x_test, args.k, MARKS, budget)
             results["runs"][f"vaekit, {budget:.0f} s schedule"] = clock.points
             chosen |= set(threads)
