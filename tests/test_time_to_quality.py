@@ -45,3 +45,14 @@ def test_a_target_never_reached_is_reported_so():
     clock, scored = settled([110, 100, 95], [109, 99, 94])
     assert ttq.first_reach(clock.points, 90) is None
     assert scored == [2]  # only the last copy, for the table's last score
+
+
+def test_the_recipe_scales_its_plan_with_the_budget_and_compiles_when_asked(tmp_path):
+    config = Path(__file__).resolve().parent.parent / "configs" / "mnist_fast.toml"
+    short = ttq.recipe(config, str(tmp_path), 300, "2")
+    long = ttq.recipe(config, str(tmp_path), 1800, "auto", compile_=True)
+    assert (short.train.max_time, long.train.max_time) == (300, 1800)
+    assert long.train.epochs == 6 * short.train.epochs  # the planned epochs follow the budget
+    assert short.train.threads == 2 and long.train.threads == "auto"
+    assert long.train.compile and not short.train.compile
+    assert short.train.schedule_by == "time"
