@@ -56,3 +56,10 @@ def test_the_recipe_scales_its_plan_with_the_budget_and_compiles_when_asked(tmp_
     assert short.train.threads == 2 and long.train.threads == "auto"
     assert long.train.compile and not short.train.compile
     assert short.train.schedule_by == "time"
+
+
+def test_the_last_epoch_is_screened_even_between_marks():
+    clock = ttq.Clock("t", lambda: 100.0, dict, (1000,), 3600.0)  # far above the targets
+    assert clock.epoch_end(1) is False and clock.points == []  # no mark passed, not the last epoch
+    assert clock.epoch_end(2, last=True) is False  # screened; the clock itself does not stop a finished plan
+    assert [p["epoch"] for p in clock.points] == [2] and len(clock.weights) == 1
