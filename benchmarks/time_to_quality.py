@@ -356,6 +356,9 @@ def report(results: dict, args: argparse.Namespace, n_test: int, quick: bool) ->
             ref = first_reach(pythae, t)
             if fastest is None:
                 lines.append(f"- {t:.0f} nats: vaekit did not reach it here.")
+            elif ref is None and args.pythae_budget < fastest:
+                lines.append(f"- {t:.0f} nats: vaekit in {fastest:.0f} s; pythae not within its {args.pythae_budget:.0f} s budget, "
+                             "shorter than that: no ratio.")  # fmt: skip
             elif ref is None:
                 lines.append(f"- {t:.0f} nats: vaekit in {fastest:.0f} s; pythae not within {args.pythae_budget:.0f} s (at least "
                              f"{args.pythae_budget / fastest:.1f}x longer).")  # fmt: skip

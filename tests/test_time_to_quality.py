@@ -63,3 +63,18 @@ def test_the_last_epoch_is_screened_even_between_marks():
     assert clock.epoch_end(1) is False and clock.points == []  # no mark passed, not the last epoch
     assert clock.epoch_end(2, last=True) is False  # screened; the clock itself does not stop a finished plan
     assert [p["epoch"] for p in clock.points] == [2] and len(clock.weights) == 1
+
+
+def test_the_report_gives_no_ratio_when_the_peer_had_less_time_than_vaekit_needed():
+    import argparse
+
+    vaekit = [
+        {"seconds": 240.0, "epoch": 65, "screen": 88.5, "nll": 89.2},
+        {"seconds": 1573.0, "epoch": 480, "screen": 85.8, "nll": 86.7},
+    ]
+    pythae = [{"seconds": 900.0, "epoch": 110, "screen": 92.8, "nll": 93.4}]
+    args = argparse.Namespace(budgets=[1800.0], pythae_budget=900.0, threads="2", config="mnist_fast.toml", k=1000, compile=True)
+    text = ttq.report({"runs": {"vaekit, 1800 s schedule": vaekit, ttq.PYTHAE: pythae}}, args, 10_000, quick=False)
+    assert "- 90 nats: vaekit in 240 s; pythae not within 900 s (at least 3.8x longer)." in text
+    assert "- 87 nats: vaekit in 1573 s; pythae not within its 900 s budget, shorter than that: no ratio." in text
+    assert "compiled" in text
