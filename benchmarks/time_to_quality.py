@@ -320,7 +320,7 @@ def report(results: dict, args: argparse.Namespace, n_test: int, quick: bool) ->
         f"{results.get('vaekit_threads') or '—'}; pythae: {results.get('pythae_threads', '—')}); load average at the end "
         f"{load} (1, 5, 15 min); commit {commit()}; recipe {Path(args.config).name}"
         f"{' with bf16 autocast' if cpu_info()['bf16'] else ' in float32 (no bf16 on this CPU)'}"
-        f"{', compiled (train.compile; the compile counts as training time)' if getattr(args, 'compile', False) else ''}.",
+        f"{', compiled (train.compile; the compile counts as training time)' if args.compile else ''}.",
         "",
         f"Test NLL by importance sampling with **k = {args.k}**, on **{n_test:,} test images** binarised once (seed 0), "
         f"for the weights kept at the first epoch end past each mark ({', '.join(str(m) for m in MARKS if m <= longest)} s of "

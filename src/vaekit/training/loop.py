@@ -239,6 +239,7 @@ def _fit(
             progress, improved, ranking = _judge_epoch(
                 t, env, out, model, progress, ep, val, val_chunks, best_by, started, on_epoch
             )
+            clock.stalled = progress.stalled
             if env.is_main and log is not None:  # rank 0, the one process with a metrics log
                 if improved:
                     save_tensors(out / MODEL, model.state_dict(), {"epoch": str(progress.epoch), "val_elbo": repr(val.elbo)})
@@ -305,7 +306,7 @@ def _judge_epoch(
         epochs_since_best=0 if improved else progress.epochs_since_best + 1,
         plateau=plateau,
         elapsed=elapsed,
-        stalled=ep.stalled,
+        stalled=ddp.broadcast_float(ep.stalled, env),  # rank 0's, as elapsed: the next epoch's schedules agree
     )
     if ep.step == 0 and ep.bad:
         raise TrainingError(
